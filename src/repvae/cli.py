@@ -1,0 +1,168 @@
+"""Command-line interface: ``repvae train | embed | probe | demo``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from repvae.config import Config, ConfigError, apply_overrides, from_dict, load_config, parse_override
+from repvae.data import DatasetError
+from repvae.models.presets import PRESETS
+
+# CLI flag -> config field; every flag is optional and overrides the config file.
+TRAIN_FLAGS: dict[str, tuple[str, type]] = {
+    "dataset": ("data.name", str),
+    "data_root": ("data.root", str),
+    "image_size": ("data.image_size", int),
+    "latent_dim": ("model.latent_dim", int),
+    "architecture": ("model.architecture", str),
+    "likelihood": ("model.likelihood", str),
+    "beta": ("model.beta", float),
+    "batch_size": ("train.batch_size", int),
+    "epochs": ("train.epochs", int),
+    "lr": ("train.lr", float),
+    "seed": ("train.seed", int),
+    "device": ("train.device", str),
+    "patience": ("train.patience", int),
+}
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="YAML/JSON config file; flags override it")
+    p.add_argument("--model", choices=sorted(PRESETS), help="model family preset (sets model.* fields)")
+    for flag, (field, kind) in TRAIN_FLAGS.items():
+        p.add_argument("--" + flag.replace("_", "-"), type=kind, help=f"sets {field}")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="any config field")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def build_config(args: argparse.Namespace, base: Config | None = None) -> Config:
+    """Config file (or ``base``), then the model preset, then flags, then --set overrides."""
+    cfg = load_config(args.config) if getattr(args, "config", None) else (base or from_dict({}))
+    overrides: dict[str, Any] = {}
+    if getattr(args, "model", None):
+        overrides.update(PRESETS[args.model](cfg.model.latent_dim if args.latent_dim is None else args.latent_dim))
+    for flag, (field, _) in TRAIN_FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[field] = value
+    if getattr(args, "no_progress", False):
+        overrides["train.progress"] = False
+    overrides.update(parse_override(s) for s in args.set)
+    return apply_overrides(cfg, overrides)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from repvae.run import load
+    from repvae.training import train
+
+    if args.resume:
+        base = load_config(args.resume / "config.yaml")
+        cfg = build_config(args, base)
+        run = train(cfg, args.resume, resume=True)
+    else:
+        if args.out is None:
+            raise ConfigError("--out: required (the run folder to create), or use --resume RUN")
+        run = train(build_config(args), args.out)
+    load(run.dir)  # fail now, not later, if the saved run cannot be rebuilt
+    print(json.dumps({"run": str(run.dir), **run.summary}, indent=2))
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from repvae.represent import embed, kind_tag
+    from repvae.run import load
+
+    run = load(args.run, device=args.device)
+    results = embed(run, args.kind, splits=tuple(args.splits), dims=args.dims, seed=args.seed)
+    for kind, dims in results:
+        print(run.dir / "embeddings" / f"{kind_tag(kind, dims)}.npz")
+    return 0
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from repvae.api import probe, probe_embeddings, record_results
+    from repvae.report.tables import accuracy_rows, markdown_table
+    from repvae.represent import Embeddings
+
+    options = {"protocol": args.protocol, "folds": args.folds, "seed": args.seed, "probes": args.probes}
+    if args.target.suffix == ".npz":
+        records = probe_embeddings(Embeddings.load(args.target), **options)
+        record_results(args.target.with_suffix(".probes.json"), records)
+    else:
+        records = probe(args.target, args.kind, dims=args.dims, **options)
+    columns = ["kind", "dims", "probe", "protocol", "accuracy %", "n_train", "n_test", "seconds"]
+    print(markdown_table(accuracy_rows(records), columns))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from repvae.demo import demo
+
+    demo(args.out, epochs=args.epochs, progress=not args.no_progress)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="repvae", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model into a run folder")
+    _add_train_args(t)
+    t.add_argument("--out", type=Path, help="run folder to create")
+    t.add_argument("--resume", type=Path, metavar="RUN", help="continue an interrupted run")
+    t.set_defaults(func=cmd_train)
+
+    kinds_help = "representation kinds: map, sample, samples:K, dist"
+    e = sub.add_parser("embed", help="write representations of a run's splits (npz)")
+    e.add_argument("run", type=Path)
+    e.add_argument("--kind", nargs="+", default=["map"], help=kinds_help)
+    e.add_argument("--dims", nargs="+", type=int, help="Matryoshka prefix sizes (default: full latent)")
+    e.add_argument("--splits", nargs="+", default=["train", "test"], choices=["train", "val", "test"])
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", default=None)
+    e.set_defaults(func=cmd_embed)
+
+    pr = sub.add_parser("probe", help="linear / nonlinear probes on a run or an embeddings .npz")
+    pr.add_argument("target", type=Path, help="run folder or embeddings .npz file")
+    pr.add_argument("--kind", nargs="+", default=["map"], help=kinds_help)
+    pr.add_argument("--dims", nargs="+", type=int, help="Matryoshka prefix sizes")
+    pr.add_argument("--probes", nargs="+", default=["linear", "mlp"], help="linear, mlp, logistic, knn")
+    pr.add_argument("--protocol", choices=["split", "cv"], default="split")
+    pr.add_argument("--folds", type=int, default=5)
+    pr.add_argument("--seed", type=int, default=0)
+    pr.set_defaults(func=cmd_probe)
+
+    d = sub.add_parser("demo", help="the main job: train on the embedded digits and probe (about a minute)")
+    d.add_argument("--out", type=Path, default=Path("runs/demo"))
+    d.add_argument("--epochs", type=int, default=None, help="override the demo's epoch budget")
+    d.add_argument("--no-progress", action="store_true")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    started = time.perf_counter()
+    try:
+        code = args.func(args)
+    except (ConfigError, DatasetError, FileNotFoundError, FileExistsError, ValueError) as err:
+        print(f"repvae: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as err:
+        print(f"repvae: {err or 'interrupted'}", file=sys.stderr)
+        return 130
+    if args.verbose:
+        print(f"done in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

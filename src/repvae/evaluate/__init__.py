@@ -1,0 +1,21 @@
+"""Measurements of representations: downstream probes."""
+
+from repvae.evaluate.probes import (
+    PROBES,
+    ProbeResult,
+    knn_probe,
+    linear_probe,
+    logistic_probe,
+    mlp_probe,
+    run_probes,
+)
+
+__all__ = [
+    "PROBES",
+    "ProbeResult",
+    "knn_probe",
+    "linear_probe",
+    "logistic_probe",
+    "mlp_probe",
+    "run_probes",
+]

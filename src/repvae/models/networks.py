@@ -1,0 +1,140 @@
+"""Encoder and decoder networks, chosen by input shape (overridable with model.architecture).
+
+- ``mlp``: tiny images (the embedded 8x8 digits).
+- ``conv``: the reference slides' MNIST architecture, 2 conv + 2 linear layers each way; works
+  for any size divisible by 4 (28x28 gray, 32x32).
+- ``resnet``: a small residual conv pair for 32x32 RGB.
+
+Every encoder maps x [B, C, H, W] to 2 * latent_dim numbers; every decoder maps z [B, d] to
+``out_channels`` maps of size H x W (the likelihood's parameters).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def choose_architecture(shape: tuple[int, int, int]) -> str:
+    c, h, w = shape
+    if h * w <= 16 * 16 or h % 4 or w % 4:
+        return "mlp"
+    return "conv" if c == 1 else "resnet"
+
+
+def mlp_encoder(shape: tuple[int, int, int], out: int, hidden: int) -> nn.Module:
+    c, h, w = shape
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(c * h * w, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, out),
+    )
+
+
+def mlp_decoder(latent: int, shape: tuple[int, int, int], out_channels: int, hidden: int) -> nn.Module:
+    _, h, w = shape
+    return nn.Sequential(
+        nn.Linear(latent, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, out_channels * h * w),
+        nn.Unflatten(1, (out_channels, h, w)),
+    )
+
+
+def conv_encoder(shape: tuple[int, int, int], out: int, hidden: int) -> nn.Module:
+    c, h, w = shape
+    return nn.Sequential(
+        nn.Conv2d(c, 32, 4, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 4, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(64 * (h // 4) * (w // 4), hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, out),
+    )
+
+
+def conv_decoder(latent: int, shape: tuple[int, int, int], out_channels: int, hidden: int) -> nn.Module:
+    _, h, w = shape
+    return nn.Sequential(
+        nn.Linear(latent, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, 64 * (h // 4) * (w // 4)),
+        nn.ReLU(),
+        nn.Unflatten(1, (64, h // 4, w // 4)),
+        nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1),
+        nn.ReLU(),
+        nn.ConvTranspose2d(32, out_channels, 4, stride=2, padding=1),
+    )
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+        )
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+def resnet_encoder(shape: tuple[int, int, int], out: int, hidden: int) -> nn.Module:
+    c, h, w = shape
+    return nn.Sequential(
+        nn.Conv2d(c, 64, 3, padding=1),
+        ResidualBlock(64),
+        nn.Conv2d(64, 128, 4, stride=2, padding=1),
+        ResidualBlock(128),
+        nn.Conv2d(128, 128, 4, stride=2, padding=1),
+        ResidualBlock(128),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(128 * (h // 4) * (w // 4), hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, out),
+    )
+
+
+def resnet_decoder(latent: int, shape: tuple[int, int, int], out_channels: int, hidden: int) -> nn.Module:
+    _, h, w = shape
+    return nn.Sequential(
+        nn.Linear(latent, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, 128 * (h // 4) * (w // 4)),
+        nn.Unflatten(1, (128, h // 4, w // 4)),
+        ResidualBlock(128),
+        nn.ConvTranspose2d(128, 128, 4, stride=2, padding=1),
+        ResidualBlock(128),
+        nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1),
+        ResidualBlock(64),
+        nn.ReLU(),
+        nn.Conv2d(64, out_channels, 3, padding=1),
+    )
+
+
+ENCODERS = {"mlp": mlp_encoder, "conv": conv_encoder, "resnet": resnet_encoder}
+DECODERS = {"mlp": mlp_decoder, "conv": conv_decoder, "resnet": resnet_decoder}
+
+
+def build_networks(
+    architecture: str, shape: tuple[int, int, int], latent: int, decoder_latents: list[int], out_channels: int, hidden: int
+) -> tuple[nn.Module, nn.ModuleList]:
+    """The encoder (to 2*latent numbers) and one decoder per entry of ``decoder_latents``."""
+    arch = choose_architecture(shape) if architecture == "auto" else architecture
+    c, h, w = shape
+    if arch in ("conv", "resnet") and (h % 4 or w % 4):
+        raise ValueError(f"model.architecture: {arch!r} needs image sides divisible by 4, got {h}x{w}")
+    encoder = ENCODERS[arch](shape, 2 * latent, hidden)
+    decoders = nn.ModuleList(DECODERS[arch](d, shape, out_channels, hidden) for d in decoder_latents)
+    return encoder, decoders

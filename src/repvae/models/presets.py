@@ -1,0 +1,42 @@
+"""Model-family presets for ``--model``: each is a handful of model.* settings, not a class.
+
+- ``vae``: the true ELBO (beta = 1). ``beta-vae``: set ``--beta``.
+- ``infovae``: the MMD-VAE of the reference project: reconstruction + lam * MMD, no KL
+  (alpha = 1). lam = 1000 because the reconstruction term is a *sum* over pixels (tens to
+  hundreds of nats) while MMD^2 between a batch and the prior is O(1e-3..1e-1).
+- ``mvae`` / ``minfovae``: Matryoshka nesting [2, 8, 16, 32, 64, 128] capped at latent_dim
+  (the full size is always included), on top of the VAE / InfoVAE losses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+DEFAULT_NESTING = (2, 8, 16, 32, 64, 128)
+INFOVAE_LAMBDA = 1000.0
+
+
+def nesting_for(latent_dim: int) -> list[int]:
+    return sorted({m for m in DEFAULT_NESTING if m < latent_dim} | {latent_dim})
+
+
+def _vae(latent_dim: int) -> dict[str, Any]:
+    return {"model.alpha": 0.0, "model.lam": 1.0, "model.nesting": None}
+
+
+def _infovae(latent_dim: int) -> dict[str, Any]:
+    return {"model.alpha": 1.0, "model.lam": INFOVAE_LAMBDA, "model.nesting": None}
+
+
+def _nested(base: Callable[[int], dict[str, Any]]) -> Callable[[int], dict[str, Any]]:
+    return lambda latent_dim: {**base(latent_dim), "model.nesting": nesting_for(latent_dim)}
+
+
+PRESETS: dict[str, Callable[[int], dict[str, Any]]] = {
+    "vae": _vae,
+    "beta-vae": _vae,
+    "infovae": _infovae,
+    "mvae": _nested(_vae),
+    "minfovae": _nested(_infovae),
+}

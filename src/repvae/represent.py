@@ -1,0 +1,141 @@
+"""Representations from a trained encoder.
+
+Kinds (``--kind``):
+- ``map``: the posterior mean E_q[z|x] (deterministic; the usual representation);
+- ``sample``: one reparameterised draw z ~ q(z|x) per image (seeded);
+- ``samples:K``: ``[N, K, D]`` arrays; training images get one draw (K=1), evaluation images K; probes
+  train on the single draws and average their predictions over the K draws (Monte-Carlo
+  predictive, Zhang et al. Table 1);
+- ``dist``: the distribution embedding ``[mean, std]`` (2D numbers).
+Any kind can be truncated to a Matryoshka prefix ``dims=m`` (the first m coordinates; for
+``dist``, the first m means and the first m stds).
+
+Files: ``RUN/embeddings/<kind>[-d<m>].npz`` (plain npz, no pickle) with arrays ``train``,
+``train_labels``, ``test``, ``test_labels`` (and ``val``/``val_labels`` when asked), and
+``meta``: a JSON string with kind, dims, seed and the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from repvae.data import ImageData, load_dataset
+from repvae.models import VAE
+from repvae.run import Run
+
+SPLITS = ("train", "val", "test")
+
+
+def parse_kind(kind: str) -> tuple[str, int]:
+    """'map' -> ('map', 1); 'samples:100' -> ('samples', 100). Raises ValueError on bad input."""
+    name, _, k = kind.partition(":")
+    if name in ("map", "sample", "dist") and not k:
+        return name, 1
+    if name == "samples" and k.isdigit() and int(k) >= 1:
+        return name, int(k)
+    raise ValueError(f"unknown representation kind {kind!r}; use map, sample, samples:K or dist")
+
+
+def kind_tag(kind: str, dims: int | None = None) -> str:
+    return kind.replace(":", "-") + (f"-d{dims}" if dims else "")
+
+
+@dataclass
+class Embeddings:
+    """Features and labels per split; features are [N, D] or [N, K, D] (samples:K, eval splits)."""
+
+    kind: str
+    dims: int | None
+    features: dict[str, np.ndarray]
+    labels: dict[str, np.ndarray]
+
+    def save(self, path: str | Path, **meta) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {}
+        for split, x in self.features.items():
+            arrays[split] = x
+            arrays[f"{split}_labels"] = self.labels[split]
+        info = {"kind": self.kind, "dims": self.dims, **meta}
+        np.savez(path, meta=np.array(json.dumps(info)), **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Embeddings:
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(str(f["meta"]))
+            splits = [s for s in SPLITS if s in f.files]
+            if "train" not in splits or "test" not in splits:
+                raise ValueError(f"{path}: an embeddings file needs 'train' and 'test' arrays")
+            return cls(meta["kind"], meta.get("dims"), {s: f[s] for s in splits}, {s: f[f"{s}_labels"] for s in splits})
+
+
+@torch.no_grad()
+def encode(model: VAE, images: torch.Tensor, batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means and stds of a uint8 image tensor, on the CPU."""
+    model.eval()
+    device = next(model.parameters()).device
+    means, stds = [], []
+    for start in range(0, len(images), batch_size):
+        x = images[start : start + batch_size].to(device)
+        posterior = model.encode(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x)
+        means.append(posterior.mean.float().cpu())
+        stds.append(posterior.std.float().cpu())
+    return torch.cat(means), torch.cat(stds)
+
+
+def derive(mean: torch.Tensor, std: torch.Tensor, kind: str, dims: int | None, *, draws: int, seed: int) -> np.ndarray:
+    """One representation kind from posterior parameters; ``draws`` samples for sampling kinds."""
+    name, _ = parse_kind(kind)
+    if dims is not None:
+        mean, std = mean[:, :dims], std[:, :dims]
+    if name == "map":
+        return mean.numpy()
+    if name == "dist":
+        return torch.cat([mean, std], dim=1).numpy()
+    generator = torch.Generator().manual_seed(seed)
+    eps = torch.randn((mean.shape[0], draws, mean.shape[1]), generator=generator)
+    z = mean.unsqueeze(1) + std.unsqueeze(1) * eps
+    return (z[:, 0] if name == "sample" else z).numpy()
+
+
+def embed(
+    run: Run,
+    kinds: list[str] | tuple[str, ...] = ("map",),
+    *,
+    splits: tuple[str, ...] = ("train", "test"),
+    dims: list[int | None] | None = None,
+    data: ImageData | None = None,
+    seed: int = 0,
+    save: bool = True,
+) -> dict[tuple[str, int | None], Embeddings]:
+    """Embeddings of ``splits`` for every (kind, dims) pair; each image is encoded once."""
+    for kind in kinds:
+        parse_kind(kind)
+    dims_list = dims or [None]
+    for m in dims_list:
+        if m is not None and not 0 < m <= run.model.latent_dim:
+            raise ValueError(f"dims {m} out of range 1..{run.model.latent_dim}")
+    if data is None:
+        d = run.config.data
+        data = load_dataset(d.name, d.root, val_size=d.val_size, seed=d.seed, image_size=d.image_size, grayscale=d.grayscale)
+    posterior = {s: encode(run.model, getattr(data, s).images) for s in splits}
+    labels = {s: getattr(data, s).labels.numpy() for s in splits}
+    results = {}
+    for kind in kinds:
+        name, k = parse_kind(kind)
+        for m in dims_list:
+            features = {}
+            for i, split in enumerate(splits):
+                draws = 1 if split == "train" else k
+                features[split] = derive(*posterior[split], kind, m, draws=draws, seed=seed + 7919 * i)
+            emb = Embeddings(kind, m, features, labels)
+            if save:
+                emb.save(run.dir / "embeddings" / f"{kind_tag(kind, m)}.npz", seed=seed, run=str(run.dir))
+            results[(kind, m)] = emb
+    return results

@@ -1,0 +1,195 @@
+"""Training with Lightning: devices, DDP, checkpoints, early stopping, loggers, progress bar.
+
+``train(config, out)`` writes a self-describing run folder:
+
+    RUN/config.yaml          full configuration + library version + environment
+    RUN/model.safetensors    weights of the best (lowest validation loss) epoch
+    RUN/summary.json         epochs, steps, best validation loss, wall time
+    RUN/logs/metrics.csv     per-step and per-epoch loss terms
+    RUN/checkpoints/         Lightning checkpoints (best.ckpt, last.ckpt) for --resume
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import warnings
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from repvae.config import Config, TrainConfig
+from repvae.data import ImageData, load_dataset
+from repvae.data.batches import TensorBatches
+from repvae.models import VAE
+from repvae.run import Run, environment, save_weights
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN/inf; the message names the step and the checkpoint to resume from."""
+
+
+class LitVAE(L.LightningModule):
+    """Thin Lightning wrapper: the maths lives in ``VAE.loss``."""
+
+    def __init__(self, model: VAE, train_config: TrainConfig, train_batches: TensorBatches) -> None:
+        super().__init__()
+        self.model = model
+        self.cfg = train_config
+        self.train_batches = train_batches
+
+    def setup(self, stage: str) -> None:
+        self.train_batches.rank = self.global_rank
+        self.train_batches.world_size = self.trainer.world_size
+
+    def on_train_epoch_start(self) -> None:
+        self.train_batches.epoch = self.current_epoch
+
+    def on_train_start(self) -> None:
+        # On resume the optimizer state comes from the checkpoint; honour a changed learning rate.
+        for group in self.trainer.optimizers[0].param_groups:
+            group["lr"] = self.cfg.lr
+
+    def _beta_scale(self) -> float:
+        warmup = self.cfg.kl_warmup_steps
+        return min(1.0, (self.global_step + 1) / warmup) if warmup else 1.0
+
+    def training_step(self, batch, batch_idx):
+        x, _ = batch
+        out = self.model.loss(self._to_memory_format(x), self._beta_scale())
+        if not torch.isfinite(out.loss):
+            raise TrainingDiverged(f"non-finite loss ({out.loss.item()}) at step {self.global_step}")
+        self.log("loss", out.loss, prog_bar=True, batch_size=len(x))
+        self.log_dict({f"train/{k}": v for k, v in out.terms.items()}, batch_size=len(x))
+        return out.loss
+
+    def validation_step(self, batch, batch_idx):
+        x, _ = batch
+        out = self.model.loss(self._to_memory_format(x))
+        self.log("val/loss", out.loss, prog_bar=True, batch_size=len(x), sync_dist=True)
+        self.log_dict({f"val/{k}": v for k, v in out.terms.items()}, batch_size=len(x), sync_dist=True)
+
+    def _to_memory_format(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+
+    def configure_optimizers(self):
+        # foreach (multi-tensor) Adam: measured faster than the per-parameter loop on CPU.
+        return torch.optim.Adam(
+            self.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, foreach=True
+        )
+
+
+def _accelerator(device: str) -> str:
+    return {"cuda": "gpu"}.get(device, device)
+
+
+def _logger(kind: str, run_dir: Path):
+    if kind == "csv":
+        return CSVLogger(run_dir, name="", version="logs")
+    if kind == "tensorboard":
+        return TensorBoardLogger(run_dir, name="", version="logs")
+    return False
+
+
+def quiet_lightning(verbose: bool = False) -> None:
+    """Keep Lightning's start-up banners (GPU/TPU available, tips) out of the user's output."""
+    level = logging.INFO if verbose else logging.WARNING
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(level)
+
+
+def train(config: Config, out: str | Path, *, resume: bool = False, data: ImageData | None = None) -> Run:
+    """Train the configured model into run folder ``out`` (continuing it when ``resume``)."""
+    config.validate()
+    quiet_lightning(log.isEnabledFor(logging.INFO))
+    run_dir = Path(out)
+    checkpoints = run_dir / "checkpoints"
+    last_ckpt = checkpoints / "last.ckpt"
+    if resume and not last_ckpt.exists():
+        raise FileNotFoundError(f"{last_ckpt}: nothing to resume (no checkpoint in {run_dir})")
+    if not resume and (run_dir / "model.safetensors").exists():
+        raise FileExistsError(f"{run_dir} already holds a trained model; choose another --out or --resume it")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    t = config.train
+    L.seed_everything(t.seed, workers=True, verbose=False)
+    if data is None:
+        d = config.data
+        data = load_dataset(d.name, d.root, val_size=d.val_size, seed=d.seed, image_size=d.image_size, grayscale=d.grayscale)
+    config.save(run_dir / "config.yaml", repvae=environment(), dataset={"shape": list(data.shape), "num_classes": data.num_classes})
+
+    train_split = data.train
+    images, labels = train_split.images, train_split.labels
+    if t.train_subset is not None and t.train_subset < len(images):
+        keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(t.seed))[: t.train_subset]
+        images, labels = images[keep], labels[keep]
+    train_batches = TensorBatches(images, labels, t.batch_size, shuffle=True, seed=t.seed)
+    val_batches = TensorBatches(data.val.images, data.val.labels, max(t.batch_size, 512))
+
+    model = VAE(config.model, data.shape).to(memory_format=torch.channels_last)
+    module = LitVAE(model, t, train_batches)
+    best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val/loss", save_last=True, enable_version_counter=False)
+    callbacks = [best, EarlyStopping(monitor="val/loss", patience=t.patience, check_finite=True)]
+    trainer = L.Trainer(
+        accelerator=_accelerator(t.device),
+        devices=t.devices if t.devices != "auto" else "auto",
+        num_nodes=t.num_nodes,
+        strategy=t.strategy,
+        precision=t.precision,
+        max_epochs=t.epochs,
+        max_steps=t.max_steps,
+        callbacks=callbacks,
+        logger=_logger(t.logger, run_dir),
+        enable_progress_bar=t.progress,
+        enable_model_summary=False,
+        log_every_n_steps=min(50, max(1, len(train_batches))),
+        default_root_dir=run_dir,
+        deterministic=False,
+    )
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        # Lightning's notes about DataLoader workers and pytree internals do not apply to
+        # in-memory TensorBatches; everything else it warns about is kept.
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        try:
+            trainer.fit(module, train_batches, val_batches, ckpt_path=str(last_ckpt) if resume else None)
+        except TrainingDiverged as err:
+            # Weights are still finite (the step raised before backward): save them to resume from.
+            trainer.save_checkpoint(last_ckpt)
+            raise TrainingDiverged(
+                f"{err}. Training stopped; checkpoint saved to {last_ckpt}. Resume with "
+                f"`repvae train --resume {run_dir}` (e.g. with --lr lowered)."
+            ) from err
+    seconds = time.perf_counter() - started
+    if trainer.interrupted:
+        trainer.save_checkpoint(last_ckpt)
+        raise KeyboardInterrupt(f"training interrupted; resume with `repvae train --resume {run_dir}`")
+
+    if best.best_model_path:
+        state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state)
+    save_weights(model, run_dir / "model.safetensors")
+    previous = _read_summary(run_dir) if resume else {}
+    best_val = best.best_model_score.item() if best.best_model_score is not None else math.nan
+    summary = {
+        "epochs": trainer.current_epoch,
+        "steps": trainer.global_step,
+        "best_val_loss": best_val,
+        "train_seconds": previous.get("train_seconds", 0.0) + seconds,
+        "train_images": len(images),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return Run(run_dir, config, model.eval(), summary)
+
+
+def _read_summary(run_dir: Path) -> dict:
+    path = run_dir / "summary.json"
+    return json.loads(path.read_text()) if path.exists() else {}

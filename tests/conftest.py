@@ -1,0 +1,15 @@
+import os
+
+import pytest
+import torch
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets")
+
+
+@pytest.fixture
+def shared_datasets() -> str:
+    if not os.path.isdir(os.path.join(SHARED, "MNIST", "raw")):
+        pytest.skip("../shared/datasets is not present")
+    return os.path.abspath(SHARED)

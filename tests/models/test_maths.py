@@ -1,0 +1,136 @@
+"""Values against closed forms and torch.distributions, not just shapes."""
+
+import math
+
+import pytest
+import torch
+from torch import distributions as D
+
+from repvae.config import ModelConfig
+from repvae.models import VAE, DiagonalGaussian
+from repvae.models.likelihoods import Bernoulli, Gaussian
+from repvae.models.regularisers import mmd_unbiased
+
+
+def test_kl_matches_monte_carlo_and_torch():
+    g = torch.Generator().manual_seed(0)
+    mean = torch.randn(4, 3, generator=g)
+    std = torch.rand(4, 3, generator=g) + 0.3
+    q = DiagonalGaussian(mean, std)
+    analytic = q.kl_standard_normal().sum(1)
+    reference = D.kl_divergence(D.Normal(mean, std), D.Normal(0.0, 1.0)).sum(1)
+    torch.testing.assert_close(analytic, reference)
+    z = q.rsample(200_000, generator=g)  # [B, K, D]
+    p = D.Normal(0.0, 1.0).log_prob(z).sum(-1)
+    monte_carlo = (q.log_prob(z) - p).mean(1)
+    torch.testing.assert_close(monte_carlo, analytic, atol=0.02, rtol=0.02)
+
+
+def test_posterior_log_prob_and_entropy_match_torch():
+    q = DiagonalGaussian(torch.tensor([[0.5, -1.0]]), torch.tensor([[0.2, 2.0]]))
+    ref = D.Independent(D.Normal(q.mean, q.std), 1)
+    z = torch.tensor([[0.1, 0.3]])
+    torch.testing.assert_close(q.log_prob(z), ref.log_prob(z))
+    torch.testing.assert_close(q.entropy(), ref.entropy())
+
+
+def test_bernoulli_log_likelihood_matches_torch():
+    logits = torch.randn(2, 1, 4, 4)
+    x = torch.randint(0, 2, (2, 1, 4, 4)).float()
+    expected = D.Bernoulli(logits=logits).log_prob(x).flatten(1).sum(1)
+    torch.testing.assert_close(Bernoulli().log_prob(logits, x), expected)
+
+
+@pytest.mark.parametrize("learn", [False, True])
+def test_gaussian_log_likelihood_matches_torch(learn):
+    mean = torch.rand(2, 3, 4, 4)
+    x = torch.rand(2, 3, 4, 4)
+    lik = Gaussian(3, sigma=0.3, learn_sigma=learn)
+    expected = D.Normal(mean, 0.3).log_prob(x).flatten(1).sum(1)
+    torch.testing.assert_close(lik.log_prob(mean, x), expected)
+    assert lik.log_sigma.requires_grad is learn
+
+
+def test_mmd_same_distribution_near_zero_shifted_positive():
+    g = torch.Generator().manual_seed(1)
+    same = [mmd_unbiased(torch.randn(200, 8, generator=g), torch.randn(200, 8, generator=g)) for _ in range(20)]
+    shifted = [mmd_unbiased(torch.randn(200, 8, generator=g) + 1.0, torch.randn(200, 8, generator=g)) for _ in range(20)]
+    same_t, shifted_t = torch.stack(same), torch.stack(shifted)
+    assert abs(same_t.mean()) < 3 * same_t.std() / math.sqrt(20) + 1e-4
+    assert shifted_t.min() > same_t.max()
+
+
+@pytest.mark.parametrize("kind", ["rbf", "imq"])
+def test_mmd_unbiased_expectation(kind):
+    """E[unbiased MMD^2] is 0 when P = Q (a biased V-statistic would be clearly positive)."""
+    g = torch.Generator().manual_seed(2)
+    values = torch.stack([mmd_unbiased(torch.randn(16, 2, generator=g), torch.randn(16, 2, generator=g), kind) for _ in range(2000)])
+    stderr = values.std() / math.sqrt(len(values))
+    assert abs(values.mean()) < 4 * stderr
+
+
+def test_mmd_matches_closed_form_for_gaussians():
+    """RBF MMD^2 between N(mu, I) and N(0, I) in 1-D has a closed form; the estimate converges to it."""
+    s2 = 2.0  # kernel exp(-d^2 / (2 * dim * s^2)) with dim=1, s=1 -> exp(-d^2 / 2)
+    mu = 1.5
+    # E k(x,x') for x,x' ~ N(a,1), N(b,1): sqrt(s2/(s2+2)) exp(-(a-b)^2/(2(s2+2)))
+    def ek(delta):
+        return math.sqrt(s2 / (s2 + 2)) * math.exp(-(delta**2) / (2 * (s2 + 2)))
+    exact = 2 * ek(0) - 2 * ek(mu)
+    g = torch.Generator().manual_seed(3)
+    est = mmd_unbiased(torch.randn(4000, 1, generator=g) + mu, torch.randn(4000, 1, generator=g))
+    assert est.item() == pytest.approx(exact, abs=0.01)
+
+
+def _tiny_vae(**kw) -> VAE:
+    cfg = ModelConfig(latent_dim=6, architecture="mlp", hidden=16, **kw)
+    return VAE(cfg, (1, 4, 4))
+
+
+def test_matryoshka_loss_is_sum_of_prefix_losses():
+    torch.manual_seed(0)
+    nested = _tiny_vae(nesting=[2, 4, 6], nesting_weights=[1.0, 0.5, 2.0])
+    x = torch.rand(5, 1, 4, 4)
+    torch.manual_seed(1)
+    out = nested.loss(x)
+    torch.manual_seed(1)
+    q = nested.encode(x)
+    z = q.rsample()
+    expected = 0.0
+    for m, w in zip([2, 4, 6], [1.0, 0.5, 2.0], strict=True):
+        recon = -nested.likelihood.log_prob(nested.decode(z, m), x).mean()
+        kl = q.prefix(m).kl_standard_normal().sum(1).mean()
+        expected = expected + w * (recon + kl)
+        torch.testing.assert_close(out.terms[f"recon/{m}"], recon.detach())
+    torch.testing.assert_close(out.loss, expected)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_prefix_decoder_sees_only_its_prefix(shared):
+    model = _tiny_vae(nesting=[2, 6], shared_decoder=shared)
+    z = torch.randn(3, 6, requires_grad=True)
+    model.decode(z, 2).sum().backward()
+    assert z.grad[:, :2].abs().sum() > 0
+    assert torch.all(z.grad[:, 2:] == 0)
+
+
+def test_beta_one_loss_is_negative_elbo():
+    torch.manual_seed(0)
+    model = _tiny_vae()
+    x = torch.rand(4, 1, 4, 4)
+    torch.manual_seed(5)
+    out = model.loss(x)
+    torch.manual_seed(5)
+    q = model.encode(x)
+    z = q.rsample()
+    elbo = model.likelihood.log_prob(model.decode(z), x) - q.kl_standard_normal().sum(1)
+    torch.testing.assert_close(out.loss, -elbo.mean())
+
+
+def test_infovae_weights():
+    """alpha=1, lam=L: no KL in the loss, MMD weighted by L."""
+    torch.manual_seed(0)
+    model = _tiny_vae(alpha=1.0, lam=10.0)
+    x = torch.rand(8, 1, 4, 4)
+    out = model.loss(x)
+    torch.testing.assert_close(out.loss, out.terms["recon"] + 10.0 * out.terms["mmd"])

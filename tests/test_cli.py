@@ -1,0 +1,106 @@
+"""End-to-end runs of the command line on the embedded digits (seconds each)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import repvae
+from repvae.cli import main
+from repvae.models import VAE, LossTerms
+from repvae.training import TrainingDiverged
+
+
+def _train(tmp_path, *extra: str) -> str:
+    run = str(tmp_path / "run")
+    code = main(["train", "--dataset", "digits", "--epochs", "2", "--latent-dim", "4", "--out", run, "--no-progress", *extra])
+    assert code == 0
+    return run
+
+
+def test_train_embed_probe(tmp_path, capsys):
+    run = _train(tmp_path, "--batch-size", "128", "--set", "model.hidden=32")
+    config = yaml.safe_load(open(f"{run}/config.yaml"))
+    assert config["train"]["batch_size"] == 128 and config["model"]["hidden"] == 32
+    assert config["repvae"]["torch"] and config["dataset"]["shape"] == [1, 8, 8]
+    summary = json.load(open(f"{run}/summary.json"))
+    assert summary["epochs"] == 2 and summary["steps"] > 0
+
+    assert main(["embed", run, "--kind", "map", "sample", "samples:5", "dist"]) == 0
+    emb = repvae.Embeddings.load(f"{run}/embeddings/samples-5.npz")
+    assert emb.features["train"].shape[1:] == (1, 4)  # training images: one draw
+    assert emb.features["test"].shape[1:] == (5, 4)  # evaluation images: K draws
+    dist = repvae.Embeddings.load(f"{run}/embeddings/dist.npz")
+    assert dist.features["test"].shape[1] == 8
+    assert np.all(dist.features["test"][:, 4:] > 0)  # the std half is positive
+
+    capsys.readouterr()
+    assert main(["probe", run, "--kind", "map", "--probes", "linear", "--protocol", "cv", "--folds", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "cv3" in out and "linear" in out
+    records = json.load(open(f"{run}/probes.json"))
+    assert records[0]["protocol"] == "cv3" and len(records[0]["folds"]) == 3
+    assert records[0]["accuracy"] > 0.3  # 10 classes: well above chance even after 2 epochs
+
+    assert main(["probe", f"{run}/embeddings/map.npz", "--probes", "knn"]) == 0
+
+
+def test_save_load_gives_identical_map_embeddings(tmp_path):
+    run = _train(tmp_path)
+    data = repvae.load_dataset("digits")
+    first = repvae.load(run, device="cpu").model.encode(data.test.images).mean
+    second = repvae.load(run, device="cpu").model.encode(data.test.images).mean
+    torch.testing.assert_close(first, second, rtol=0, atol=0)
+    # The weights are safetensors: loading never unpickles.
+    assert (tmp_path / "run" / "model.safetensors").read_bytes()[:8] != b"\x80\x04\x95"
+
+
+def test_invalid_value_is_refused_with_field_name(tmp_path, capsys):
+    code = main(["train", "--dataset", "digits", "--beta", "-1", "--out", str(tmp_path / "r")])
+    assert code == 2
+    assert "model.beta" in capsys.readouterr().err
+    code = main(["train", "--set", "train.epoks=3", "--out", str(tmp_path / "r")])
+    assert code == 2
+    assert "train.epoks" in capsys.readouterr().err
+
+
+def test_nan_loss_stops_with_step_and_checkpoint_then_resume(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    original = VAE.loss
+
+    def poisoned(self, x, beta_scale=1.0):
+        out = original(self, x, beta_scale)
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] == 15:
+                return LossTerms(out.loss * float("nan"), out.terms)
+        return out
+
+    monkeypatch.setattr(VAE, "loss", poisoned)
+    cfg = repvae.Config()
+    cfg.train.epochs, cfg.train.progress = 3, False
+    with pytest.raises(TrainingDiverged, match=r"at step 14.*checkpoint saved to .*last\.ckpt"):
+        repvae.train(cfg, tmp_path / "run")
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
+    monkeypatch.setattr(VAE, "loss", original)
+    assert main(["train", "--resume", str(tmp_path / "run"), "--lr", "5e-4", "--no-progress"]) == 0
+    summary = json.load(open(tmp_path / "run" / "summary.json"))
+    assert summary["epochs"] == 3
+    assert yaml.safe_load(open(tmp_path / "run" / "config.yaml"))["train"]["lr"] == 5e-4
+
+
+def test_resume_continues_a_finished_or_interrupted_run(tmp_path):
+    run = _train(tmp_path)
+    steps = json.load(open(f"{run}/summary.json"))["steps"]
+    assert main(["train", "--resume", run, "--epochs", "4", "--no-progress"]) == 0
+    summary = json.load(open(f"{run}/summary.json"))
+    assert summary["epochs"] == 4 and summary["steps"] == 2 * steps
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "config.yaml").write_text("{}")
+    assert main(["train", "--resume", str(tmp_path / "empty")]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
