@@ -77,14 +77,15 @@ class ImageData:
                 f"{self.name}: num_classes={self.num_classes} but "
                 f"{len(self.class_names)} class names"
             )
-        for split_name, split in (("val", self.val), ("test", self.test)):
+        for split_name, split in (("train", self.train), ("val", self.val), ("test", self.test)):
             if split.images.shape[1:] != self.train.images.shape[1:]:
                 raise ValueError(
                     f"{self.name}: {split_name} images are {tuple(split.images.shape[1:])}, "
                     f"train images are {tuple(self.train.images.shape[1:])}"
                 )
-            if len(split) and int(split.labels.max()) >= self.num_classes:
-                raise ValueError(f"{self.name}: {split_name} has a label >= {self.num_classes}")
+            labels = split.labels
+            if len(split) and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
+                raise ValueError(f"{self.name}: {split_name} has labels outside 0..num_classes-1")
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -51,9 +51,11 @@ def fetch(remote: Remote, folder: Path) -> Path:
         log.info("downloading %s to %s", url, dest)
         try:
             request = urllib.request.Request(url, headers={"User-Agent": "repvae"})
-            with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:
-                with part.open("wb") as out:
-                    shutil.copyfileobj(response, out, 1 << 20)
+            with (
+                urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response,
+                part.open("wb") as out,
+            ):
+                shutil.copyfileobj(response, out, 1 << 20)
         except (OSError, ValueError) as exc:  # URLError, HTTPError and timeouts are OSErrors
             part.unlink(missing_ok=True)
             errors.append(f"{url}: {exc}")
@@ -104,6 +106,6 @@ def ensure_files(
     listing = "\n".join(f"  {name}" for name in missing)
     raise DatasetError(
         f"{dataset} files are missing from {folder.resolve()}:\n{listing}\n{reason}\n"
-        f"Fix: {how_to_get} Place them in {folder.resolve()}. {ROOT_HINT} "
+        f"Fix: {how_to_get} They must end up in {folder.resolve()}. {ROOT_HINT} "
         f"(Current data root: {root.resolve()}.)"
     )

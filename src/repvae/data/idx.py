@@ -1,4 +1,4 @@
-"""MNIST and Fashion-MNIST from the original IDX files (torchvision's `<root>/<Name>/raw` layout)."""
+"""MNIST and Fashion-MNIST from the original IDX files, in torchvision's `<root>/<Name>/raw`."""
 
 from __future__ import annotations
 

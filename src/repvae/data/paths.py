@@ -20,6 +20,11 @@ def data_root(root: str | os.PathLike[str] | None = None) -> Path:
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env).expanduser()
+    return user_cache_dir()
+
+
+def user_cache_dir() -> Path:
+    """The per-user default data folder: ($XDG_CACHE_HOME or ~/.cache)/repvae/data."""
     cache = os.environ.get("XDG_CACHE_HOME")
     base = Path(cache).expanduser() if cache else Path.home() / ".cache"
     return base / "repvae" / "data"

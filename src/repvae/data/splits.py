@@ -6,6 +6,8 @@ which makes splits easy to compare across runs and keeps the official order for 
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .core import DatasetError
@@ -18,17 +20,17 @@ TEST_SEED = 0
 
 def holdout_count(val_size: float | int, n: int) -> int:
     """Number of items `val_size` asks for out of `n` (fraction in [0, 1) or a count)."""
-    if isinstance(val_size, bool) or not isinstance(val_size, (int, float)):
+    if isinstance(val_size, bool) or not isinstance(val_size, numbers.Real):
         raise DatasetError(f"val_size must be a fraction in [0, 1) or a count, got {val_size!r}")
-    if isinstance(val_size, float):
-        if not 0.0 <= val_size < 1.0:
-            raise DatasetError(
-                f"val_size={val_size} is not a fraction in [0, 1); pass an int to hold out a "
-                "fixed number of training images"
-            )
-        count = round(val_size * n)
+    if isinstance(val_size, numbers.Integral):
+        count = int(val_size)
+    elif 0.0 <= val_size < 1.0:
+        count = round(float(val_size) * n)
     else:
-        count = val_size
+        raise DatasetError(
+            f"val_size={val_size} is not a fraction in [0, 1); pass an int to hold out a "
+            "fixed number of training images"
+        )
     if not 0 <= count < n:
         raise DatasetError(
             f"val_size={val_size} asks for {count} validation images but the training set has "

@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 from .core import Arrays, DatasetError
 from .download import Remote, ensure_files, fetch
 
 FOLDER = "svhn"
 _BASE_URL = "http://ufldl.stanford.edu/housenumbers/"
-TRAIN = Remote("train_32x32.mat", (_BASE_URL + "train_32x32.mat",), "e26dedcc434d2e4c54c9b2d4a06d8373")
+TRAIN = Remote(
+    "train_32x32.mat", (_BASE_URL + "train_32x32.mat",), "e26dedcc434d2e4c54c9b2d4a06d8373"
+)
 TEST = Remote("test_32x32.mat", (_BASE_URL + "test_32x32.mat",), "eb5a983be6a315427106f1b164d9cef3")
 
 
@@ -21,6 +22,8 @@ def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
     SVHN labels the digit 0 as 10; it becomes 0 so labels are the digits themselves.
     """
+    import scipy.io  # deferred: costs ~0.3 s to import and only SVHN needs it
+
     fix = f"Delete {path} and download it again."
     try:
         mat = scipy.io.loadmat(path)
@@ -37,7 +40,11 @@ def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     ):
         raise DatasetError(f"{path.name} in {path.parent} has no uint8 X of 32x32x3xN. {fix}")
     labels = np.asarray(labels).reshape(-1).astype(np.int64)
-    if labels.shape[0] != images.shape[3] or labels.min(initial=1) < 1 or labels.max(initial=1) > 10:
+    if (
+        labels.shape[0] != images.shape[3]
+        or labels.min(initial=1) < 1
+        or labels.max(initial=1) > 10
+    ):
         raise DatasetError(
             f"{path.name} in {path.parent} does not have one label in 1..10 per image. {fix}"
         )
@@ -65,7 +72,7 @@ def load_svhn(root: Path, download: bool) -> Arrays:
         find_missing=find_missing,
         download_missing=download_missing,
         download=download,
-        how_to_get="Get them from http://ufldl.stanford.edu/housenumbers/ (format 2, cropped digits).",
+        how_to_get="Get them (format 2, cropped digits) from http://ufldl.stanford.edu/housenumbers/.",
     )
     train_images, train_labels = read_mat(folder / TRAIN.filename)
     test_images, test_labels = read_mat(folder / TEST.filename)
