@@ -1,4 +1,4 @@
-"""Command-line interface: ``repvae train | embed | probe | demo``."""
+"""Command-line interface: ``repvae train | embed | probe | reproduce | run-experiment | demo``."""
 
 from __future__ import annotations
 
@@ -101,6 +101,27 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    from repvae.experiments import builtin_study, load_study, run_study
+    from repvae.report.study import study_report
+
+    path = builtin_study(args.name) if args.command == "reproduce" else args.file
+    study = load_study(path)
+    overrides = dict(parse_override(s) for s in args.set)
+    if getattr(args, "dataset", None):
+        overrides["data.name"] = args.dataset
+    if args.data_root:
+        overrides["data.root"] = str(args.data_root)
+    name = study.name + (f"-{overrides['data.name']}" if "data.name" in overrides else "")
+    out = args.out or Path("studies") / f"{name}-{args.budget or 'default'}"
+    rows = run_study(study, out, overrides=overrides, budget=args.budget)
+    published = path.with_name(f"{path.stem}_published.csv")
+    report = study_report(study.with_budget(args.budget), rows, out, budget=args.budget, published_csv=published)
+    print(report.read_text())
+    print(f"results: {out / 'results.csv'}\nreport: {report}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from repvae.demo import demo
 
@@ -138,6 +159,20 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--folds", type=int, default=5)
     pr.add_argument("--seed", type=int, default=0)
     pr.set_defaults(func=cmd_probe)
+
+    for name in ("reproduce", "run-experiment"):
+        if name == "reproduce":
+            s = sub.add_parser(name, help="run a published study shipped with repvae (resumes if interrupted)")
+            s.add_argument("name", help="study name, e.g. flexible")
+            s.add_argument("--dataset", help="dataset to run the study on (overrides data.name)")
+        else:
+            s = sub.add_parser(name, help="run a study described by a YAML experiment file (resumes)")
+            s.add_argument("file", type=Path)
+        s.add_argument("--budget", help="named budget of the study (e.g. quick, standard, full)")
+        s.add_argument("--data-root", type=Path)
+        s.add_argument("--out", type=Path, help="study folder (default studies/<name>-<budget>)")
+        s.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+        s.set_defaults(func=cmd_study)
 
     d = sub.add_parser("demo", help="the main job: train on the embedded digits and probe (about a minute)")
     d.add_argument("--out", type=Path, default=Path("runs/demo"))

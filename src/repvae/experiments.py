@@ -1,0 +1,250 @@
+"""Declarative studies: a YAML file describes a grid of runs; the runner trains and probes what is
+missing and collects one results table.
+
+    name: flexible
+    base: {data: {name: mnist}, train: {epochs: 10}}      # a Config, as in config.yaml
+    grid:                                                   # each entry: a cartesian product
+      - {model: [vae, infovae], model.latent_dim: [2, 8, 16]}
+      - {model: [minfovae], model.latent_dim: [16]}
+    seeds: [0]
+    evaluate: {kinds: [map, sample], probes: [mlp], protocol: cv, folds: 5, subset: null}
+    budgets: {quick: {train.epochs: 2, evaluate.subset: 10000}}
+    labels: {vae: VAE}                                      # display names of presets
+
+Axis keys are dotted config fields, or ``model`` for a preset of ``repvae.models.presets``.
+Nested (Matryoshka) models are probed at every prefix size. Each run lives in
+``STUDY/runs/<run-id>/``; a run with weights is not retrained, a run with a checkpoint resumes,
+and probe results already in its ``probes.json`` are not recomputed, so an interrupted study (or
+one that gained an axis value) completes only what is missing. ``STUDY/results.csv`` (one row
+per run x representation x prefix x probe) is rebuilt from the run folders and is the single
+source for reports.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from repvae.api import probe_embeddings, record_results
+from repvae.config import Config, ConfigError, apply_overrides, from_dict
+from repvae.models.presets import PRESETS
+from repvae.represent import Embeddings, embed
+
+RESULT_COLUMNS = [
+    "run", "dataset", "method", "latent", "dims", "seed", "kind", "probe", "protocol",
+    "accuracy", "std", "n_train", "n_test", "train_seconds", "epochs",
+]
+
+
+@dataclass
+class Evaluation:
+    kinds: list[str] = field(default_factory=lambda: ["map"])
+    probes: list[str] = field(default_factory=lambda: ["linear", "mlp"])
+    protocol: str = "split"
+    folds: int = 5
+    subset: int | None = None  # probe on a seeded subset of this many training images
+
+
+@dataclass
+class RunSpec:
+    id: str
+    method: str
+    config: Config
+
+
+@dataclass
+class Study:
+    name: str
+    base: dict[str, Any]
+    grid: list[dict[str, list[Any]]]
+    seeds: list[int] = field(default_factory=lambda: [0])
+    evaluate: Evaluation = field(default_factory=Evaluation)
+    budgets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    title: str = ""
+    source: str = ""
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Study:
+        known = {"name", "base", "grid", "seeds", "evaluate", "budgets", "labels", "title", "source"}
+        for key in raw:
+            if key not in known:
+                raise ConfigError(f"study.{key}: unknown key; expected one of {sorted(known)}")
+        evaluate = Evaluation(**(raw.get("evaluate") or {}))
+        return cls(
+            name=raw["name"], base=raw.get("base") or {}, grid=raw["grid"], seeds=raw.get("seeds", [0]),
+            evaluate=evaluate, budgets=raw.get("budgets") or {}, labels=raw.get("labels") or {},
+            title=raw.get("title", ""), source=raw.get("source", ""),
+        )
+
+    def with_budget(self, budget: str | None) -> Study:
+        """Apply a named budget: ``train.*``/``data.*``/``model.*`` go to the base config,
+        ``evaluate.*`` to the evaluation settings."""
+        if budget is None:
+            return self
+        if budget not in self.budgets:
+            raise ConfigError(f"--budget: unknown budget {budget!r}; this study has {sorted(self.budgets)}")
+        base = json.loads(json.dumps(self.base))
+        evaluate = Evaluation(**vars(self.evaluate))
+        for dotted, value in self.budgets[budget].items():
+            section, _, key = dotted.partition(".")
+            if section == "evaluate":
+                setattr(evaluate, key, value)
+            else:
+                base.setdefault(section, {})[key] = value
+        return Study(self.name, base, self.grid, self.seeds, evaluate, self.budgets, self.labels, self.title, self.source)
+
+    def runs(self, overrides: dict[str, Any] | None = None) -> list[RunSpec]:
+        """Expand the grid x seeds into runs with stable, readable ids."""
+        base = apply_overrides(from_dict(self.base), overrides or {})
+        specs = []
+        for block in self.grid:
+            axes = list(block)
+            for values in itertools.product(*(block[a] for a in axes)):
+                for seed in self.seeds:
+                    chosen = dict(zip(axes, values, strict=True))
+                    specs.append(self._spec(base, chosen, seed))
+        ids = [s.id for s in specs]
+        if len(set(ids)) != len(ids):
+            raise ConfigError("study.grid: two grid entries expand to the same run")
+        return specs
+
+    def _spec(self, base: Config, chosen: dict[str, Any], seed: int) -> RunSpec:
+        method = chosen.get("model", "vae")
+        latent = chosen.get("model.latent_dim", base.model.latent_dim)
+        if method not in PRESETS:
+            raise ConfigError(f"study.grid.model: unknown preset {method!r}; choose from {sorted(PRESETS)}")
+        overrides = {**PRESETS[method](latent), "train.seed": seed}
+        overrides.update({k: v for k, v in chosen.items() if k != "model"})
+        config = apply_overrides(base, overrides)
+        parts = [config.data.name.replace("folder:", "").replace("/", "_"), method]
+        parts += [f"{k.rpartition('.')[2]}{v}" for k, v in chosen.items() if k != "model"]
+        parts.append(f"seed{seed}")
+        return RunSpec("-".join(str(p) for p in parts), self.labels.get(method, method), config)
+
+
+def builtin_study(name: str) -> Path:
+    """Path of a study shipped with repvae (``repvae/studies/<name>.yaml``)."""
+    path = Path(str(resources.files("repvae") / "studies" / f"{name}.yaml"))
+    if not path.exists():
+        available = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise ConfigError(f"reproduce: unknown study {name!r}; available: {available}")
+    return path
+
+
+def load_study(path: str | Path) -> Study:
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read study file: {err}") from err
+    return Study.from_dict(raw)
+
+
+def _subset(emb: Embeddings, size: int | None, seed: int) -> Embeddings:
+    """A seeded subset of ``size`` training images and ``size // 6`` test images (the MNIST
+    train:test ratio), for budgets where probing all 70,000 images would dominate the cost."""
+    if size is None:
+        return emb
+    rng = np.random.default_rng(seed)
+    features, labels = {}, {}
+    for split, n in (("train", size), ("test", max(size // 6, 1))):
+        x, y = emb.features[split], emb.labels[split]
+        keep = np.sort(rng.permutation(len(y))[: min(n, len(y))])
+        features[split], labels[split] = x[keep], y[keep]
+    return Embeddings(emb.kind, emb.dims, features, labels)
+
+
+def _record_key(r: dict[str, Any]) -> tuple:
+    return (r["kind"], r.get("dims"), r["probe"], r["protocol"])
+
+
+def execute_run(spec: RunSpec, study_dir: Path, evaluation: Evaluation, data_cache: dict) -> None:
+    """Train (or resume) one run and compute its missing probe results."""
+    from repvae.data import load_dataset
+    from repvae.run import load
+    from repvae.training import train
+
+    run_dir = study_dir / "runs" / spec.id
+    d = spec.config.data
+    key = (d.name, d.root, d.val_size, d.seed, d.image_size, d.grayscale)
+    if key not in data_cache:
+        data_cache.clear()  # keep one dataset in memory at a time
+        data_cache[key] = load_dataset(d.name, d.root, val_size=d.val_size, seed=d.seed, image_size=d.image_size, grayscale=d.grayscale)
+    data = data_cache[key]
+    if not (run_dir / "model.safetensors").exists():
+        resume = (run_dir / "checkpoints" / "last.ckpt").exists()
+        train(spec.config, run_dir, resume=resume, data=data)
+    run = load(run_dir)
+    done_path = run_dir / "probes.json"
+    done = {_record_key(r) for r in json.loads(done_path.read_text())} if done_path.exists() else set()
+    protocol = "split" if evaluation.protocol == "split" else f"cv{evaluation.folds}"
+    dims = run.model.prefixes if len(run.model.prefixes) > 1 else [None]
+    todo = [
+        (kind, m) for kind in evaluation.kinds for m in dims
+        if any((kind, m, p, protocol) not in done for p in evaluation.probes)
+    ]
+    if not todo:
+        return
+    kinds = sorted({k for k, _ in todo})
+    embeddings = embed(run, kinds, dims=sorted({m for _, m in todo}, key=lambda m: m or 0) if dims != [None] else None, data=data, save=False)
+    for kind, m in todo:
+        emb = _subset(embeddings[(kind, m)], evaluation.subset, spec.config.train.seed)
+        records = probe_embeddings(
+            emb, probes=evaluation.probes, protocol=evaluation.protocol, folds=evaluation.folds, seed=spec.config.train.seed
+        )
+        record_results(done_path, records)  # after each representation: an interruption loses little
+
+
+def collect(study: Study, specs: list[RunSpec], study_dir: Path) -> list[dict[str, Any]]:
+    """Rebuild ``results.csv`` from the run folders (only the study's current runs)."""
+    rows = []
+    for spec in specs:
+        run_dir = study_dir / "runs" / spec.id
+        if not (run_dir / "probes.json").exists():
+            continue
+        summary = json.loads((run_dir / "summary.json").read_text())
+        for r in json.loads((run_dir / "probes.json").read_text()):
+            rows.append({
+                "run": spec.id, "dataset": spec.config.data.name, "method": spec.method,
+                "latent": r.get("dims") or spec.config.model.latent_dim, "dims": r.get("dims"),
+                "seed": spec.config.train.seed, "kind": r["kind"], "probe": r["probe"], "protocol": r["protocol"],
+                "accuracy": r["accuracy"], "std": r["std"], "n_train": r["n_train"], "n_test": r["n_test"],
+                "train_seconds": round(summary["train_seconds"], 1), "epochs": summary["epochs"],
+            })
+    with open(study_dir / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, RESULT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
+
+
+def run_study(
+    study: Study, study_dir: str | Path, *, overrides: dict[str, Any] | None = None, budget: str | None = None,
+    log=print,
+) -> list[dict[str, Any]]:
+    """Run every missing piece of the study; returns the collected results rows."""
+    study = study.with_budget(budget)
+    study_dir = Path(study_dir)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    specs = study.runs(overrides)
+    (study_dir / "study.yaml").write_text(yaml.safe_dump({
+        "name": study.name, "budget": budget, "overrides": overrides or {},
+        "evaluate": vars(study.evaluate), "runs": [s.id for s in specs],
+    }, sort_keys=False))
+    data_cache: dict = {}
+    started = time.perf_counter()
+    for i, spec in enumerate(specs, 1):
+        elapsed = time.perf_counter() - started
+        eta = f", ETA {elapsed / (i - 1) * (len(specs) - i + 1) / 60:.1f} min" if i > 1 else ""
+        log(f"[{i}/{len(specs)}] {spec.id}{eta}")
+        execute_run(spec, study_dir, study.evaluate, data_cache)
+    return collect(study, specs, study_dir)

@@ -1,0 +1,93 @@
+"""Studies: expansion, resume after interruption, and the results table."""
+
+import csv
+
+import pytest
+
+import repvae.experiments as experiments
+from repvae.config import ConfigError
+from repvae.experiments import Study, builtin_study, load_study, run_study
+
+TINY = {
+    "name": "tiny",
+    "base": {"data": {"name": "digits"}, "model": {"hidden": 16}, "train": {"epochs": 1, "progress": False}},
+    "grid": [{"model": ["vae", "infovae"], "model.latent_dim": [2, 4]}, {"model": ["minfovae"], "model.latent_dim": [4]}],
+    "seeds": [0],
+    "evaluate": {"kinds": ["map"], "probes": ["linear"], "protocol": "cv", "folds": 3},
+    "budgets": {"quick": {"train.epochs": 1, "evaluate.subset": 600}},
+}
+
+
+def test_grid_expands_to_runs_with_presets():
+    specs = Study.from_dict(TINY).runs()
+    assert [s.id for s in specs] == [
+        "digits-vae-latent_dim2-seed0", "digits-vae-latent_dim4-seed0",
+        "digits-infovae-latent_dim2-seed0", "digits-infovae-latent_dim4-seed0",
+        "digits-minfovae-latent_dim4-seed0",
+    ]
+    nested = specs[-1].config.model
+    assert nested.nesting == [2, 4] and nested.alpha == 1.0
+    assert specs[0].config.model.lam == 1.0 and specs[0].config.model.nesting is None
+
+
+def test_unknown_budget_and_key_are_named():
+    with pytest.raises(ConfigError, match="--budget"):
+        Study.from_dict(TINY).with_budget("huge")
+    with pytest.raises(ConfigError, match="study.grids"):
+        Study.from_dict({**TINY, "grids": []})
+
+
+class Killed(Exception):
+    """Stands in for the process being killed half-way through the study."""
+
+
+def test_interrupted_study_completes_only_missing_runs(tmp_path, monkeypatch):
+    study = Study.from_dict(TINY)
+    trained = []
+    kill_at = {"call": 3}
+
+    import repvae.training
+
+    original = repvae.training.train
+
+    def counting_train(config, out, **kw):
+        trained.append(out.name)
+        if len(trained) == kill_at["call"]:
+            raise Killed
+        return original(config, out, **kw)
+
+    monkeypatch.setattr(repvae.training, "train", counting_train)
+    with pytest.raises(Killed):
+        run_study(study, tmp_path, budget="quick", log=lambda _: None)
+    finished = sorted(p.parent.name for p in tmp_path.glob("runs/*/model.safetensors"))
+    assert finished == ["digits-vae-latent_dim2-seed0", "digits-vae-latent_dim4-seed0"]
+    mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.glob("runs/*/model.safetensors")}
+
+    trained.clear()
+    kill_at["call"] = None
+    rows = run_study(study, tmp_path, budget="quick", log=lambda _: None)
+    assert trained == [
+        "digits-infovae-latent_dim2-seed0", "digits-infovae-latent_dim4-seed0", "digits-minfovae-latent_dim4-seed0",
+    ]
+    assert all(p.stat().st_mtime_ns == t for p, t in mtimes.items())  # finished runs untouched
+    # One row per run x representation (x nested prefix for the Matryoshka model).
+    assert len(rows) == 4 + 2
+    with open(tmp_path / "results.csv") as f:
+        table = list(csv.DictReader(f))
+    assert {r["method"] for r in table} == {"vae", "infovae", "minfovae"}
+    nested = sorted(int(r["latent"]) for r in table if r["method"] == "minfovae")
+    assert nested == [2, 4]
+    assert all(r["protocol"] == "cv3" and 0 <= float(r["accuracy"]) <= 1 for r in table)
+
+    trained.clear()
+    run_study(study, tmp_path, budget="quick", log=lambda _: None)
+    assert trained == []  # nothing left to do
+
+
+def test_builtin_flexible_study_is_valid():
+    study = load_study(builtin_study("flexible"))
+    specs = study.with_budget("quick").runs({"data.name": "digits"})
+    assert len(specs) == 6 * 2 + 2
+    assert specs[-1].config.model.nesting == [2, 8, 16, 32, 64, 128]
+    with pytest.raises(ConfigError, match="available"):
+        builtin_study("nope")
