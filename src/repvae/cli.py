@@ -23,6 +23,7 @@ TRAIN_FLAGS: dict[str, tuple[str, type]] = {
     "architecture": ("model.architecture", str),
     "likelihood": ("model.likelihood", str),
     "beta": ("model.beta", float),
+    "kl_warmup": ("train.kl_warmup_steps", int),
     "batch_size": ("train.batch_size", int),
     "epochs": ("train.epochs", int),
     "lr": ("train.lr", float),

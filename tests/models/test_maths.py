@@ -134,3 +134,16 @@ def test_infovae_weights():
     x = torch.rand(8, 1, 4, 4)
     out = model.loss(x)
     torch.testing.assert_close(out.loss, out.terms["recon"] + 10.0 * out.terms["mmd"])
+
+
+def test_kl_warmup_scales_only_the_kl_term():
+    from repvae.training import kl_warmup_scale
+
+    assert [kl_warmup_scale(s, 4) for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    assert kl_warmup_scale(0, 0) == 1.0
+    torch.manual_seed(0)
+    model = _tiny_vae(beta=4.0)
+    x = torch.rand(8, 1, 4, 4)
+    torch.manual_seed(3)
+    out = model.loss(x, beta_scale=0.5)
+    torch.testing.assert_close(out.loss, out.terms["recon"] + 4.0 * 0.5 * out.terms["kl"])
