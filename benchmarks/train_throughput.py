@@ -56,7 +56,11 @@ def load_images(data_root: str | None) -> tuple[torch.Tensor, torch.Tensor, str]
         return data.train.images, data.train.labels, "MNIST train split"
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (20_000, 1, 28, 28), dtype=torch.uint8, generator=g)
-    return images, torch.randint(0, 10, (20_000,), generator=g), "random uint8 28x28 (no --data-root)"
+    return (
+        images,
+        torch.randint(0, 10, (20_000,), generator=g),
+        "random uint8 28x28 (no --data-root)",
+    )
 
 
 def new_model(channels_last: bool) -> VAE:
@@ -65,14 +69,29 @@ def new_model(channels_last: bool) -> VAE:
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
-def plain_loop(images, labels, batch_size: int, seconds: float, *, batcher: bool, channels_last: bool, fused: bool) -> float:
+def plain_loop(
+    images,
+    labels,
+    batch_size: int,
+    seconds: float,
+    *,
+    batcher: bool,
+    channels_last: bool,
+    fused: bool,
+) -> float:
     """images/s of a hand-written loop with the chosen speed options."""
     model = new_model(channels_last)
-    opt = make_adam(model.parameters(), 1e-3) if fused else torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = (
+        make_adam(model.parameters(), 1e-3)
+        if fused
+        else torch.optim.Adam(model.parameters(), lr=1e-3)
+    )
     if batcher:
         loader = TensorBatches(images, labels, batch_size, shuffle=True, drop_last=True)
     else:
-        loader = DataLoader(PerSampleImages(images, labels), batch_size=batch_size, shuffle=True, drop_last=True)
+        loader = DataLoader(
+            PerSampleImages(images, labels), batch_size=batch_size, shuffle=True, drop_last=True
+        )
     steps, seen, started = 0, 0, None
     while True:
         for x, _ in loader:
@@ -112,9 +131,15 @@ def library_loop(images, labels, batch_size: int, seconds: float, estimate: floa
     clock = _Clock()
     with tempfile.TemporaryDirectory() as tmp:
         trainer = L.Trainer(
-            accelerator="cpu", max_steps=steps, limit_val_batches=0, enable_checkpointing=False,
-            enable_progress_bar=False, enable_model_summary=False, callbacks=[clock],
-            logger=L.pytorch.loggers.CSVLogger(tmp), log_every_n_steps=50,
+            accelerator="cpu",
+            max_steps=steps,
+            limit_val_batches=0,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=[clock],
+            logger=L.pytorch.loggers.CSVLogger(tmp),
+            log_every_n_steps=50,
         )
         trainer.fit(module, batches)
     return clock.seen / (clock.stopped - clock.started)
@@ -138,7 +163,9 @@ def step_flops_per_image(batch_size: int = 128) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--repeats", type=int, default=3)
@@ -149,31 +176,60 @@ def main() -> None:
     flops = step_flops_per_image()
     peak = matmul_gflops()
     print(f"data: {source}; torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"one training step: {flops / 1e6:.1f} MFLOP per image; fp32 2048^3 matmul: {peak:.1f} GFLOP/s\n")
+    print(
+        f"one training step: {flops / 1e6:.1f} MFLOP per image; "
+        f"fp32 2048^3 matmul: {peak:.1f} GFLOP/s\n"
+    )
 
     rows = []
     for bs in (32, 128, 512):
         refs, libs = [], []
         for _ in range(args.repeats):
-            refs.append(plain_loop(images, labels, bs, args.seconds, batcher=False, channels_last=False, fused=False))
+            refs.append(
+                plain_loop(
+                    images,
+                    labels,
+                    bs,
+                    args.seconds,
+                    batcher=False,
+                    channels_last=False,
+                    fused=False,
+                )
+            )
             libs.append(library_loop(images, labels, bs, args.seconds, estimate=refs[-1]))
         ref, lib = statistics.median(refs), statistics.median(libs)
-        rows.append({
-            "batch": bs, "reference img/s": round(ref), "repvae img/s": round(lib), "speed-up": f"{lib / ref:.2f}x",
-            "repvae GFLOP/s": round(lib * flops / 1e9, 1), "% of matmul": f"{100 * lib * flops / 1e9 / peak:.0f}%",
-        })
+        rows.append(
+            {
+                "batch": bs,
+                "reference img/s": round(ref),
+                "repvae img/s": round(lib),
+                "speed-up": f"{lib / ref:.2f}x",
+                "repvae GFLOP/s": round(lib * flops / 1e9, 1),
+                "% of matmul": f"{100 * lib * flops / 1e9 / peak:.0f}%",
+            }
+        )
     print(markdown_table(rows, list(rows[0])))
 
     print("\nAblation at batch 128 (plain loop, one option at a time):")
     options = [
-        ("DataLoader, contiguous, default Adam", dict(batcher=False, channels_last=False, fused=False)),
+        (
+            "DataLoader, contiguous, default Adam",
+            dict(batcher=False, channels_last=False, fused=False),
+        ),
         ("+ in-memory TensorBatches", dict(batcher=True, channels_last=False, fused=False)),
         ("+ channels-last", dict(batcher=False, channels_last=True, fused=False)),
         ("+ fused Adam", dict(batcher=False, channels_last=False, fused=True)),
         ("all three", dict(batcher=True, channels_last=True, fused=True)),
     ]
     ablation = [
-        {"loop": name, "img/s": round(statistics.median(plain_loop(images, labels, 128, args.seconds, **kw) for _ in range(args.repeats)))}
+        {
+            "loop": name,
+            "img/s": round(
+                statistics.median(
+                    plain_loop(images, labels, 128, args.seconds, **kw) for _ in range(args.repeats)
+                )
+            ),
+        }
         for name, kw in options
     ]
     print(markdown_table(ablation, ["loop", "img/s"]))

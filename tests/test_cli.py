@@ -1,6 +1,7 @@
 """End-to-end runs of the command line on the embedded digits (seconds each)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,19 +14,41 @@ from repvae.models import VAE, LossTerms
 from repvae.training import TrainingDiverged
 
 
+def _json(path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def _yaml(path) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
 def _train(tmp_path, *extra: str) -> str:
     run = str(tmp_path / "run")
-    code = main(["train", "--dataset", "digits", "--epochs", "2", "--latent-dim", "4", "--out", run, "--no-progress", *extra])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "2",
+            "--latent-dim",
+            "4",
+            "--out",
+            run,
+            "--no-progress",
+            *extra,
+        ]
+    )
     assert code == 0
     return run
 
 
 def test_train_embed_probe(tmp_path, capsys):
     run = _train(tmp_path, "--batch-size", "128", "--set", "model.hidden=32")
-    config = yaml.safe_load(open(f"{run}/config.yaml"))
+    config = _yaml(f"{run}/config.yaml")
     assert config["train"]["batch_size"] == 128 and config["model"]["hidden"] == 32
     assert config["repvae"]["torch"] and config["dataset"]["shape"] == [1, 8, 8]
-    summary = json.load(open(f"{run}/summary.json"))
+    summary = _json(f"{run}/summary.json")
     assert summary["epochs"] == 2 and summary["steps"] > 0
 
     assert main(["embed", run, "--kind", "map", "sample", "samples:5", "dist"]) == 0
@@ -37,10 +60,26 @@ def test_train_embed_probe(tmp_path, capsys):
     assert np.all(dist.features["test"][:, 4:] > 0)  # the std half is positive
 
     capsys.readouterr()
-    assert main(["probe", run, "--kind", "map", "--probes", "linear", "--protocol", "cv", "--folds", "3"]) == 0
+    assert (
+        main(
+            [
+                "probe",
+                run,
+                "--kind",
+                "map",
+                "--probes",
+                "linear",
+                "--protocol",
+                "cv",
+                "--folds",
+                "3",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "cv3" in out and "linear" in out
-    records = json.load(open(f"{run}/probes.json"))
+    records = _json(f"{run}/probes.json")
     assert records[0]["protocol"] == "cv3" and len(records[0]["folds"]) == 3
     assert records[0]["accuracy"] > 0.3  # 10 classes: well above chance even after 2 epochs
 
@@ -86,16 +125,16 @@ def test_nan_loss_stops_with_step_and_checkpoint_then_resume(tmp_path, monkeypat
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
     monkeypatch.setattr(VAE, "loss", original)
     assert main(["train", "--resume", str(tmp_path / "run"), "--lr", "5e-4", "--no-progress"]) == 0
-    summary = json.load(open(tmp_path / "run" / "summary.json"))
+    summary = _json(tmp_path / "run" / "summary.json")
     assert summary["epochs"] == 3
-    assert yaml.safe_load(open(tmp_path / "run" / "config.yaml"))["train"]["lr"] == 5e-4
+    assert _yaml(tmp_path / "run" / "config.yaml")["train"]["lr"] == 5e-4
 
 
 def test_resume_continues_a_finished_or_interrupted_run(tmp_path):
     run = _train(tmp_path)
-    steps = json.load(open(f"{run}/summary.json"))["steps"]
+    steps = _json(f"{run}/summary.json")["steps"]
     assert main(["train", "--resume", run, "--epochs", "4", "--no-progress"]) == 0
-    summary = json.load(open(f"{run}/summary.json"))
+    summary = _json(f"{run}/summary.json")
     assert summary["epochs"] == 4 and summary["steps"] == 2 * steps
 
 

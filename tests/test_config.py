@@ -33,12 +33,12 @@ def test_overrides_and_yaml_values(tmp_path):
     assert cfg.model.latent_dim == 32 and cfg.train.lr == pytest.approx(3e-4)
     cfg = apply_overrides(cfg, dict([parse_override("model.nesting=[2, 8, 32]")]))
     assert cfg.model.nesting == [2, 8, 32]
-    with pytest.raises(ConfigError, match="^model.nesting"):
+    with pytest.raises(ConfigError, match=r"^model\.nesting"):
         apply_overrides(cfg, {"model.nesting": [8, 2]})
 
 
 def test_bad_yaml_names_the_file(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("model: [unclosed")
-    with pytest.raises(ConfigError, match="bad.yaml"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml"):
         load_config(path)

@@ -4,14 +4,20 @@ import csv
 
 import pytest
 
-import repvae.experiments as experiments
 from repvae.config import ConfigError
 from repvae.experiments import Study, builtin_study, load_study, run_study
 
 TINY = {
     "name": "tiny",
-    "base": {"data": {"name": "digits"}, "model": {"hidden": 16}, "train": {"epochs": 1, "progress": False}},
-    "grid": [{"model": ["vae", "infovae"], "model.latent_dim": [2, 4]}, {"model": ["minfovae"], "model.latent_dim": [4]}],
+    "base": {
+        "data": {"name": "digits"},
+        "model": {"hidden": 16},
+        "train": {"epochs": 1, "progress": False},
+    },
+    "grid": [
+        {"model": ["vae", "infovae"], "model.latent_dim": [2, 4]},
+        {"model": ["minfovae"], "model.latent_dim": [4]},
+    ],
     "seeds": [0],
     "evaluate": {"kinds": ["map"], "probes": ["linear"], "protocol": "cv", "folds": 3},
     "budgets": {"quick": {"train.epochs": 1, "evaluate.subset": 600}},
@@ -21,8 +27,10 @@ TINY = {
 def test_grid_expands_to_runs_with_presets():
     specs = Study.from_dict(TINY).runs()
     assert [s.id for s in specs] == [
-        "digits-vae-latent_dim2-seed0", "digits-vae-latent_dim4-seed0",
-        "digits-infovae-latent_dim2-seed0", "digits-infovae-latent_dim4-seed0",
+        "digits-vae-latent_dim2-seed0",
+        "digits-vae-latent_dim4-seed0",
+        "digits-infovae-latent_dim2-seed0",
+        "digits-infovae-latent_dim4-seed0",
         "digits-minfovae-latent_dim4-seed0",
     ]
     nested = specs[-1].config.model
@@ -33,7 +41,7 @@ def test_grid_expands_to_runs_with_presets():
 def test_unknown_budget_and_key_are_named():
     with pytest.raises(ConfigError, match="--budget"):
         Study.from_dict(TINY).with_budget("huge")
-    with pytest.raises(ConfigError, match="study.grids"):
+    with pytest.raises(ConfigError, match=r"study\.grids"):
         Study.from_dict({**TINY, "grids": []})
 
 
@@ -67,7 +75,9 @@ def test_interrupted_study_completes_only_missing_runs(tmp_path, monkeypatch):
     kill_at["call"] = None
     rows = run_study(study, tmp_path, budget="quick", log=lambda _: None)
     assert trained == [
-        "digits-infovae-latent_dim2-seed0", "digits-infovae-latent_dim4-seed0", "digits-minfovae-latent_dim4-seed0",
+        "digits-infovae-latent_dim2-seed0",
+        "digits-infovae-latent_dim4-seed0",
+        "digits-minfovae-latent_dim4-seed0",
     ]
     assert all(p.stat().st_mtime_ns == t for p, t in mtimes.items())  # finished runs untouched
     # One row per run x representation (x nested prefix for the Matryoshka model).

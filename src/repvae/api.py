@@ -12,15 +12,31 @@ from repvae.run import Run
 
 
 def probe_embeddings(
-    emb: Embeddings, *, probes=("linear", "mlp"), protocol: str = "split", folds: int = 5, seed: int = 0, **options: Any
+    emb: Embeddings,
+    *,
+    probes=("linear", "mlp"),
+    protocol: str = "split",
+    folds: int = 5,
+    seed: int = 0,
+    **options: Any,
 ) -> list[dict[str, Any]]:
     """Run probes on one embeddings set; one record per probe, with the protocol spelled out."""
-    name, k = parse_kind(emb.kind)
+    name, _ = parse_kind(emb.kind)
     if name == "samples" and protocol == "cv":
-        raise ValueError("samples:K is defined for the split protocol only (train on draws, average over K at test)")
+        raise ValueError(
+            "samples:K is defined for the split protocol only "
+            "(train on draws, average over K at test)"
+        )
     results = run_probes(
-        emb.features["train"], emb.labels["train"], emb.features["test"], emb.labels["test"],
-        probes=tuple(probes), protocol=protocol, folds=folds, seed=seed, **options,
+        emb.features["train"],
+        emb.labels["train"],
+        emb.features["test"],
+        emb.labels["test"],
+        probes=tuple(probes),
+        protocol=protocol,
+        folds=folds,
+        seed=seed,
+        **options,
     )
     return [{"kind": emb.kind, "dims": emb.dims, "seed": seed, **r.as_dict()} for r in results]
 
@@ -38,7 +54,8 @@ def probe(
     **options: Any,
 ) -> list[dict[str, Any]]:
     """Embed (each image encoded once) and probe every kind x prefix size; optionally record the
-    results in ``RUN/probes.json`` (merged with earlier results, keyed by kind/dims/probe/protocol)."""
+    results in ``RUN/probes.json`` (merged with earlier results, keyed by
+    kind/dims/probe/protocol)."""
     if not isinstance(run, Run):
         from repvae.run import load
 
@@ -46,7 +63,9 @@ def probe(
     embeddings = embed(run, kinds, dims=dims, seed=seed, save=False)
     records = []
     for emb in embeddings.values():
-        records += probe_embeddings(emb, probes=probes, protocol=protocol, folds=folds, seed=seed, **options)
+        records += probe_embeddings(
+            emb, probes=probes, protocol=protocol, folds=folds, seed=seed, **options
+        )
     if save:
         record_results(run.dir / "probes.json", records)
     return records
@@ -54,8 +73,11 @@ def probe(
 
 def record_results(path: Path, records: list[dict[str, Any]]) -> None:
     """Merge records into a JSON list, newer results replacing older ones with the same key."""
+
     def key(r: dict[str, Any]) -> str:
-        return f"{kind_tag(r['kind'], r.get('dims'))}/{r['probe']}/{r['protocol']}/{r.get('seed', 0)}"
+        return (
+            f"{kind_tag(r['kind'], r.get('dims'))}/{r['probe']}/{r['protocol']}/{r.get('seed', 0)}"
+        )
 
     old = json.loads(path.read_text()) if path.exists() else []
     merged = {key(r): r for r in old}

@@ -10,7 +10,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from repvae.config import Config, ConfigError, apply_overrides, from_dict, load_config, parse_override
+from repvae.config import (
+    Config,
+    ConfigError,
+    apply_overrides,
+    from_dict,
+    load_config,
+    parse_override,
+)
 from repvae.data import DatasetError
 from repvae.models.presets import PRESETS
 
@@ -35,10 +42,14 @@ TRAIN_FLAGS: dict[str, tuple[str, type]] = {
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="YAML/JSON config file; flags override it")
-    p.add_argument("--model", choices=sorted(PRESETS), help="model family preset (sets model.* fields)")
+    p.add_argument(
+        "--model", choices=sorted(PRESETS), help="model family preset (sets model.* fields)"
+    )
     for flag, (field, kind) in TRAIN_FLAGS.items():
         p.add_argument("--" + flag.replace("_", "-"), type=kind, help=f"sets {field}")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="any config field")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="any config field"
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -47,7 +58,11 @@ def build_config(args: argparse.Namespace, base: Config | None = None) -> Config
     cfg = load_config(args.config) if getattr(args, "config", None) else (base or from_dict({}))
     overrides: dict[str, Any] = {}
     if getattr(args, "model", None):
-        overrides.update(PRESETS[args.model](cfg.model.latent_dim if args.latent_dim is None else args.latent_dim))
+        overrides.update(
+            PRESETS[args.model](
+                cfg.model.latent_dim if args.latent_dim is None else args.latent_dim
+            )
+        )
     for flag, (field, _) in TRAIN_FLAGS.items():
         value = getattr(args, flag, None)
         if value is not None:
@@ -91,7 +106,12 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from repvae.report.tables import accuracy_rows, markdown_table
     from repvae.represent import Embeddings
 
-    options = {"protocol": args.protocol, "folds": args.folds, "seed": args.seed, "probes": args.probes}
+    options = {
+        "protocol": args.protocol,
+        "folds": args.folds,
+        "seed": args.seed,
+        "probes": args.probes,
+    }
     if args.target.suffix == ".npz":
         records = probe_embeddings(Embeddings.load(args.target), **options)
         record_results(args.target.with_suffix(".probes.json"), records)
@@ -117,7 +137,9 @@ def cmd_study(args: argparse.Namespace) -> int:
     out = args.out or Path("studies") / f"{name}-{args.budget or 'default'}"
     rows = run_study(study, out, overrides=overrides, budget=args.budget)
     published = path.with_name(f"{path.stem}_published.csv")
-    report = study_report(study.with_budget(args.budget), rows, out, budget=args.budget, published_csv=published)
+    report = study_report(
+        study.with_budget(args.budget), rows, out, budget=args.budget, published_csv=published
+    )
     print(report.read_text())
     print(f"results: {out / 'results.csv'}\nreport: {report}")
     return 0
@@ -145,8 +167,12 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("embed", help="write representations of a run's splits (npz)")
     e.add_argument("run", type=Path)
     e.add_argument("--kind", nargs="+", default=["map"], help=kinds_help)
-    e.add_argument("--dims", nargs="+", type=int, help="Matryoshka prefix sizes (default: full latent)")
-    e.add_argument("--splits", nargs="+", default=["train", "test"], choices=["train", "val", "test"])
+    e.add_argument(
+        "--dims", nargs="+", type=int, help="Matryoshka prefix sizes (default: full latent)"
+    )
+    e.add_argument(
+        "--splits", nargs="+", default=["train", "test"], choices=["train", "val", "test"]
+    )
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default=None)
     e.set_defaults(func=cmd_embed)
@@ -155,7 +181,9 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("target", type=Path, help="run folder or embeddings .npz file")
     pr.add_argument("--kind", nargs="+", default=["map"], help=kinds_help)
     pr.add_argument("--dims", nargs="+", type=int, help="Matryoshka prefix sizes")
-    pr.add_argument("--probes", nargs="+", default=["linear", "mlp"], help="linear, mlp, logistic, knn")
+    pr.add_argument(
+        "--probes", nargs="+", default=["linear", "mlp"], help="linear, mlp, logistic, knn"
+    )
     pr.add_argument("--protocol", choices=["split", "cv"], default="split")
     pr.add_argument("--folds", type=int, default=5)
     pr.add_argument("--seed", type=int, default=0)
@@ -163,11 +191,15 @@ def parser() -> argparse.ArgumentParser:
 
     for name in ("reproduce", "run-experiment"):
         if name == "reproduce":
-            s = sub.add_parser(name, help="run a published study shipped with repvae (resumes if interrupted)")
+            s = sub.add_parser(
+                name, help="run a published study shipped with repvae (resumes if interrupted)"
+            )
             s.add_argument("name", help="study name, e.g. flexible")
             s.add_argument("--dataset", help="dataset to run the study on (overrides data.name)")
         else:
-            s = sub.add_parser(name, help="run a study described by a YAML experiment file (resumes)")
+            s = sub.add_parser(
+                name, help="run a study described by a YAML experiment file (resumes)"
+            )
             s.add_argument("file", type=Path)
         s.add_argument("--budget", help="named budget of the study (e.g. quick, standard, full)")
         s.add_argument("--data-root", type=Path)
@@ -175,7 +207,9 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
         s.set_defaults(func=cmd_study)
 
-    d = sub.add_parser("demo", help="the main job: train on the embedded digits and probe (about a minute)")
+    d = sub.add_parser(
+        "demo", help="the main job: train on the embedded digits and probe (about a minute)"
+    )
     d.add_argument("--out", type=Path, default=Path("runs/demo"))
     d.add_argument("--epochs", type=int, default=None, help="override the demo's epoch budget")
     d.add_argument("--no-progress", action="store_true")
@@ -185,7 +219,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
+    )
     started = time.perf_counter()
     try:
         code = args.func(args)

@@ -31,6 +31,19 @@ class DataConfig:
     grayscale: bool = False
     seed: int = 0
 
+    def load(self):
+        """The dataset this section describes (an ``ImageData``), splits included."""
+        from repvae.data import load_dataset  # local import: config stays light
+
+        return load_dataset(
+            self.name,
+            self.root,
+            val_size=self.val_size,
+            seed=self.seed,
+            image_size=self.image_size,
+            grayscale=self.grayscale,
+        )
+
 
 @dataclass
 class ModelConfig:
@@ -107,7 +120,7 @@ def _check(cfg: Config) -> None:
 
     if d.name not in DATASETS and not d.name.startswith("folder:"):
         _fail("data.name", f"unknown dataset {d.name!r}; choose from {DATASETS} or folder:PATH")
-    _require("data.val_size", 0 < d.val_size, "must be > 0 (a fraction < 1 or a count)")
+    _require("data.val_size", d.val_size > 0, "must be > 0 (a fraction < 1 or a count)")
     _require("data.image_size", d.image_size is None or d.image_size >= 4, "must be >= 4")
     _require("model.latent_dim", m.latent_dim >= 1, "must be >= 1")
     _choice("model.architecture", m.architecture, ARCHITECTURES)
@@ -116,7 +129,9 @@ def _check(cfg: Config) -> None:
     _require("model.beta", m.beta >= 0, "must be >= 0")
     _require("model.alpha", m.alpha <= 1, "must be <= 1 (the KL weight is 1 - alpha)")
     _require("model.lam", m.lam >= 0, "must be >= 0")
-    _require("model.lam", m.alpha + m.lam - 1 >= -1e-9, "alpha + lam must be >= 1 (MMD weight >= 0)")
+    _require(
+        "model.lam", m.alpha + m.lam - 1 >= -1e-9, "alpha + lam must be >= 1 (MMD weight >= 0)"
+    )
     _choice("model.mmd_kernel", m.mmd_kernel, MMD_KERNELS)
     _require("model.mmd_bandwidths", all(b > 0 for b in m.mmd_bandwidths), "must all be > 0")
     _require("model.mmd_bandwidths", len(m.mmd_bandwidths) > 0, "must not be empty")
@@ -129,7 +144,9 @@ def _check(cfg: Config) -> None:
             all(0 < n <= m.latent_dim for n in m.nesting),
             f"sizes must be in 1..latent_dim={m.latent_dim}",
         )
-        _require("model.nesting", m.nesting == sorted(set(m.nesting)), "must be strictly increasing")
+        _require(
+            "model.nesting", m.nesting == sorted(set(m.nesting)), "must be strictly increasing"
+        )
         if m.nesting_weights is not None:
             _require(
                 "model.nesting_weights",

@@ -24,16 +24,26 @@ LATENT = 16
 MODELS = (("VAE", "vae"), ("InfoVAE", "infovae"), ("Matryoshka-InfoVAE", "minfovae"))
 
 
-def demo(out: str | Path = "runs/demo", *, epochs: int | None = None, progress: bool = True) -> list[dict]:
+def demo(
+    out: str | Path = "runs/demo", *, epochs: int | None = None, progress: bool = True
+) -> list[dict]:
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)
     data = load_dataset("digits", seed=0)
-    base = from_dict({
-        "data": {"name": "digits"},
-        "model": {"latent_dim": LATENT},
-        "train": {"epochs": epochs or 60, "batch_size": 64, "lr": 2e-3, "patience": 10, "progress": progress},
-    })
+    base = from_dict(
+        {
+            "data": {"name": "digits"},
+            "model": {"latent_dim": LATENT},
+            "train": {
+                "epochs": epochs or 60,
+                "batch_size": 64,
+                "lr": 2e-3,
+                "patience": 10,
+                "progress": progress,
+            },
+        }
+    )
     rows = []
     for label, preset in MODELS:
         cfg = apply_overrides(base, PRESETS[preset](LATENT))
@@ -49,11 +59,20 @@ def demo(out: str | Path = "runs/demo", *, epochs: int | None = None, progress: 
                 for r in probe_embeddings(embeddings[(kind, m)], probes=probes):
                     row[f"{kind} {r['probe']}"] = round(100 * r["accuracy"], 1)
             rows.append(row)
-    columns = ["model", "latent", "map linear", "map mlp", "sample mlp", "samples:50 mlp", "train s"]
+    columns = [
+        "model",
+        "latent",
+        "map linear",
+        "map mlp",
+        "sample mlp",
+        "samples:50 mlp",
+        "train s",
+    ]
     table = markdown_table(rows, columns)
     (out / "results.md").write_text(
         "Probe test accuracy (%) on the embedded digits (sklearn 8x8, 1,797 images; "
-        f"split train/val/test = {len(data.train)}/{len(data.val)}/{len(data.test)}, seed 0)\n\n{table}\n"
+        f"split train/val/test = {len(data.train)}/{len(data.val)}/{len(data.test)}, "
+        f"seed 0)\n\n{table}\n"
     )
     (out / "results.json").write_text(json.dumps(rows, indent=2))
     print(table)

@@ -23,9 +23,11 @@ source for reports.
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -40,8 +42,21 @@ from repvae.models.presets import PRESETS
 from repvae.represent import Embeddings, embed
 
 RESULT_COLUMNS = [
-    "run", "dataset", "method", "latent", "dims", "seed", "kind", "probe", "protocol",
-    "accuracy", "std", "n_train", "n_test", "train_seconds", "epochs",
+    "run",
+    "dataset",
+    "method",
+    "latent",
+    "dims",
+    "seed",
+    "kind",
+    "probe",
+    "protocol",
+    "accuracy",
+    "std",
+    "n_train",
+    "n_test",
+    "train_seconds",
+    "epochs",
 ]
 
 
@@ -75,15 +90,31 @@ class Study:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Study:
-        known = {"name", "base", "grid", "seeds", "evaluate", "budgets", "labels", "title", "source"}
+        known = {
+            "name",
+            "base",
+            "grid",
+            "seeds",
+            "evaluate",
+            "budgets",
+            "labels",
+            "title",
+            "source",
+        }
         for key in raw:
             if key not in known:
                 raise ConfigError(f"study.{key}: unknown key; expected one of {sorted(known)}")
         evaluate = Evaluation(**(raw.get("evaluate") or {}))
         return cls(
-            name=raw["name"], base=raw.get("base") or {}, grid=raw["grid"], seeds=raw.get("seeds", [0]),
-            evaluate=evaluate, budgets=raw.get("budgets") or {}, labels=raw.get("labels") or {},
-            title=raw.get("title", ""), source=raw.get("source", ""),
+            name=raw["name"],
+            base=raw.get("base") or {},
+            grid=raw["grid"],
+            seeds=raw.get("seeds", [0]),
+            evaluate=evaluate,
+            budgets=raw.get("budgets") or {},
+            labels=raw.get("labels") or {},
+            title=raw.get("title", ""),
+            source=raw.get("source", ""),
         )
 
     def with_budget(self, budget: str | None) -> Study:
@@ -92,7 +123,9 @@ class Study:
         if budget is None:
             return self
         if budget not in self.budgets:
-            raise ConfigError(f"--budget: unknown budget {budget!r}; this study has {sorted(self.budgets)}")
+            raise ConfigError(
+                f"--budget: unknown budget {budget!r}; this study has {sorted(self.budgets)}"
+            )
         base = json.loads(json.dumps(self.base))
         evaluate = Evaluation(**vars(self.evaluate))
         for dotted, value in self.budgets[budget].items():
@@ -101,7 +134,17 @@ class Study:
                 setattr(evaluate, key, value)
             else:
                 base.setdefault(section, {})[key] = value
-        return Study(self.name, base, self.grid, self.seeds, evaluate, self.budgets, self.labels, self.title, self.source)
+        return Study(
+            self.name,
+            base,
+            self.grid,
+            self.seeds,
+            evaluate,
+            self.budgets,
+            self.labels,
+            self.title,
+            self.source,
+        )
 
     def runs(self, overrides: dict[str, Any] | None = None) -> list[RunSpec]:
         """Expand the grid x seeds into runs with stable, readable ids."""
@@ -122,7 +165,9 @@ class Study:
         method = chosen.get("model", "vae")
         latent = chosen.get("model.latent_dim", base.model.latent_dim)
         if method not in PRESETS:
-            raise ConfigError(f"study.grid.model: unknown preset {method!r}; choose from {sorted(PRESETS)}")
+            raise ConfigError(
+                f"study.grid.model: unknown preset {method!r}; choose from {sorted(PRESETS)}"
+            )
         overrides = {**PRESETS[method](latent), "train.seed": seed}
         overrides.update({k: v for k, v in chosen.items() if k != "model"})
         config = apply_overrides(base, overrides)
@@ -169,7 +214,6 @@ def _record_key(r: dict[str, Any]) -> tuple:
 
 def execute_run(spec: RunSpec, study_dir: Path, evaluation: Evaluation, data_cache: dict) -> None:
     """Train (or resume) one run and compute its missing probe results."""
-    from repvae.data import load_dataset
     from repvae.run import load
     from repvae.training import train
 
@@ -178,30 +222,46 @@ def execute_run(spec: RunSpec, study_dir: Path, evaluation: Evaluation, data_cac
     key = (d.name, d.root, d.val_size, d.seed, d.image_size, d.grayscale)
     if key not in data_cache:
         data_cache.clear()  # keep one dataset in memory at a time
-        data_cache[key] = load_dataset(d.name, d.root, val_size=d.val_size, seed=d.seed, image_size=d.image_size, grayscale=d.grayscale)
+        data_cache[key] = d.load()
     data = data_cache[key]
     if not (run_dir / "model.safetensors").exists():
         resume = (run_dir / "checkpoints" / "last.ckpt").exists()
         train(spec.config, run_dir, resume=resume, data=data)
     run = load(run_dir)
     done_path = run_dir / "probes.json"
-    done = {_record_key(r) for r in json.loads(done_path.read_text())} if done_path.exists() else set()
+    done = (
+        {_record_key(r) for r in json.loads(done_path.read_text())} if done_path.exists() else set()
+    )
     protocol = "split" if evaluation.protocol == "split" else f"cv{evaluation.folds}"
     dims = run.model.prefixes if len(run.model.prefixes) > 1 else [None]
     todo = [
-        (kind, m) for kind in evaluation.kinds for m in dims
+        (kind, m)
+        for kind in evaluation.kinds
+        for m in dims
         if any((kind, m, p, protocol) not in done for p in evaluation.probes)
     ]
     if not todo:
         return
     kinds = sorted({k for k, _ in todo})
-    embeddings = embed(run, kinds, dims=sorted({m for _, m in todo}, key=lambda m: m or 0) if dims != [None] else None, data=data, save=False)
+    embeddings = embed(
+        run,
+        kinds,
+        dims=sorted({m for _, m in todo}, key=lambda m: m or 0) if dims != [None] else None,
+        data=data,
+        save=False,
+    )
     for kind, m in todo:
         emb = _subset(embeddings[(kind, m)], evaluation.subset, spec.config.train.seed)
         records = probe_embeddings(
-            emb, probes=evaluation.probes, protocol=evaluation.protocol, folds=evaluation.folds, seed=spec.config.train.seed
+            emb,
+            probes=evaluation.probes,
+            protocol=evaluation.protocol,
+            folds=evaluation.folds,
+            seed=spec.config.train.seed,
         )
-        record_results(done_path, records)  # after each representation: an interruption loses little
+        record_results(
+            done_path, records
+        )  # after each representation: an interruption loses little
 
 
 def collect(study: Study, specs: list[RunSpec], study_dir: Path) -> list[dict[str, Any]]:
@@ -213,13 +273,25 @@ def collect(study: Study, specs: list[RunSpec], study_dir: Path) -> list[dict[st
             continue
         summary = json.loads((run_dir / "summary.json").read_text())
         for r in json.loads((run_dir / "probes.json").read_text()):
-            rows.append({
-                "run": spec.id, "dataset": spec.config.data.name, "method": spec.method,
-                "latent": r.get("dims") or spec.config.model.latent_dim, "dims": r.get("dims"),
-                "seed": spec.config.train.seed, "kind": r["kind"], "probe": r["probe"], "protocol": r["protocol"],
-                "accuracy": r["accuracy"], "std": r["std"], "n_train": r["n_train"], "n_test": r["n_test"],
-                "train_seconds": round(summary["train_seconds"], 1), "epochs": summary["epochs"],
-            })
+            rows.append(
+                {
+                    "run": spec.id,
+                    "dataset": spec.config.data.name,
+                    "method": spec.method,
+                    "latent": r.get("dims") or spec.config.model.latent_dim,
+                    "dims": r.get("dims"),
+                    "seed": spec.config.train.seed,
+                    "kind": r["kind"],
+                    "probe": r["probe"],
+                    "protocol": r["protocol"],
+                    "accuracy": r["accuracy"],
+                    "std": r["std"],
+                    "n_train": r["n_train"],
+                    "n_test": r["n_test"],
+                    "train_seconds": round(summary["train_seconds"], 1),
+                    "epochs": summary["epochs"],
+                }
+            )
     with open(study_dir / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, RESULT_COLUMNS)
         writer.writeheader()
@@ -228,18 +300,31 @@ def collect(study: Study, specs: list[RunSpec], study_dir: Path) -> list[dict[st
 
 
 def run_study(
-    study: Study, study_dir: str | Path, *, overrides: dict[str, Any] | None = None, budget: str | None = None,
-    log=print,
+    study: Study,
+    study_dir: str | Path,
+    *,
+    overrides: dict[str, Any] | None = None,
+    budget: str | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Run every missing piece of the study; returns the collected results rows."""
+    log = log or functools.partial(print, flush=True)
     study = study.with_budget(budget)
     study_dir = Path(study_dir)
     study_dir.mkdir(parents=True, exist_ok=True)
     specs = study.runs(overrides)
-    (study_dir / "study.yaml").write_text(yaml.safe_dump({
-        "name": study.name, "budget": budget, "overrides": overrides or {},
-        "evaluate": vars(study.evaluate), "runs": [s.id for s in specs],
-    }, sort_keys=False))
+    (study_dir / "study.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": study.name,
+                "budget": budget,
+                "overrides": overrides or {},
+                "evaluate": vars(study.evaluate),
+                "runs": [s.id for s in specs],
+            },
+            sort_keys=False,
+        )
+    )
     data_cache: dict = {}
     started = time.perf_counter()
     for i, spec in enumerate(specs, 1):

@@ -3,9 +3,9 @@
 Kinds (``--kind``):
 - ``map``: the posterior mean E_q[z|x] (deterministic; the usual representation);
 - ``sample``: one reparameterised draw z ~ q(z|x) per image (seeded);
-- ``samples:K``: ``[N, K, D]`` arrays; training images get one draw (K=1), evaluation images K; probes
-  train on the single draws and average their predictions over the K draws (Monte-Carlo
-  predictive, Zhang et al. Table 1);
+- ``samples:K``: ``[N, K, D]`` arrays; training images get one draw (K=1), evaluation
+  images K; probes train on the single draws and average their predictions over the K draws
+  (Monte-Carlo predictive, Zhang et al. Table 1);
 - ``dist``: the distribution embedding ``[mean, std]`` (2D numbers).
 Any kind can be truncated to a Matryoshka prefix ``dims=m`` (the first m coordinates; for
 ``dist``, the first m means and the first m stds).
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from repvae.data import ImageData, load_dataset
+from repvae.data import ImageData
 from repvae.models import VAE
 from repvae.run import Run
 
@@ -72,24 +72,35 @@ class Embeddings:
             splits = [s for s in SPLITS if s in f.files]
             if "train" not in splits or "test" not in splits:
                 raise ValueError(f"{path}: an embeddings file needs 'train' and 'test' arrays")
-            return cls(meta["kind"], meta.get("dims"), {s: f[s] for s in splits}, {s: f[f"{s}_labels"] for s in splits})
+            return cls(
+                meta["kind"],
+                meta.get("dims"),
+                {s: f[s] for s in splits},
+                {s: f[f"{s}_labels"] for s in splits},
+            )
 
 
 @torch.no_grad()
-def encode(model: VAE, images: torch.Tensor, batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+def encode(
+    model: VAE, images: torch.Tensor, batch_size: int = 1024
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior means and stds of a uint8 image tensor, on the CPU."""
     model.eval()
     device = next(model.parameters()).device
     means, stds = [], []
     for start in range(0, len(images), batch_size):
         x = images[start : start + batch_size].to(device)
-        posterior = model.encode(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x)
+        posterior = model.encode(
+            x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+        )
         means.append(posterior.mean.float().cpu())
         stds.append(posterior.std.float().cpu())
     return torch.cat(means), torch.cat(stds)
 
 
-def derive(mean: torch.Tensor, std: torch.Tensor, kind: str, dims: int | None, *, draws: int, seed: int) -> np.ndarray:
+def derive(
+    mean: torch.Tensor, std: torch.Tensor, kind: str, dims: int | None, *, draws: int, seed: int
+) -> np.ndarray:
     """One representation kind from posterior parameters; ``draws`` samples for sampling kinds."""
     name, _ = parse_kind(kind)
     if dims is not None:
@@ -122,20 +133,23 @@ def embed(
         if m is not None and not 0 < m <= run.model.latent_dim:
             raise ValueError(f"dims {m} out of range 1..{run.model.latent_dim}")
     if data is None:
-        d = run.config.data
-        data = load_dataset(d.name, d.root, val_size=d.val_size, seed=d.seed, image_size=d.image_size, grayscale=d.grayscale)
+        data = run.config.data.load()
     posterior = {s: encode(run.model, getattr(data, s).images) for s in splits}
     labels = {s: getattr(data, s).labels.numpy() for s in splits}
     results = {}
     for kind in kinds:
-        name, k = parse_kind(kind)
+        _, k = parse_kind(kind)
         for m in dims_list:
             features = {}
             for i, split in enumerate(splits):
                 draws = 1 if split == "train" else k
-                features[split] = derive(*posterior[split], kind, m, draws=draws, seed=seed + 7919 * i)
+                features[split] = derive(
+                    *posterior[split], kind, m, draws=draws, seed=seed + 7919 * i
+                )
             emb = Embeddings(kind, m, features, labels)
             if save:
-                emb.save(run.dir / "embeddings" / f"{kind_tag(kind, m)}.npz", seed=seed, run=str(run.dir))
+                emb.save(
+                    run.dir / "embeddings" / f"{kind_tag(kind, m)}.npz", seed=seed, run=str(run.dir)
+                )
             results[(kind, m)] = emb
     return results

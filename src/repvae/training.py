@@ -24,7 +24,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from repvae.config import Config, TrainConfig
-from repvae.data import ImageData, load_dataset
+from repvae.data import ImageData
 from repvae.data.batches import TensorBatches
 from repvae.models import VAE
 from repvae.run import Run, environment, save_weights
@@ -79,7 +79,9 @@ class LitVAE(L.LightningModule):
         x, _ = batch
         out = self.model.loss(self._to_memory_format(x), self._beta_scale())
         if not torch.isfinite(out.loss):
-            raise TrainingDiverged(f"non-finite loss ({out.loss.item()}) at step {self.global_step}")
+            raise TrainingDiverged(
+                f"non-finite loss ({out.loss.item()}) at step {self.global_step}"
+            )
         self.log("loss", out.loss, prog_bar=True, batch_size=len(x))
         self.log_dict({f"train/{k}": v for k, v in out.terms.items()}, batch_size=len(x))
         return out.loss
@@ -88,7 +90,9 @@ class LitVAE(L.LightningModule):
         x, _ = batch
         out = self.model.loss(self._to_memory_format(x))
         self.log("val/loss", out.loss, prog_bar=True, batch_size=len(x), sync_dist=True)
-        self.log_dict({f"val/{k}": v for k, v in out.terms.items()}, batch_size=len(x), sync_dist=True)
+        self.log_dict(
+            {f"val/{k}": v for k, v in out.terms.items()}, batch_size=len(x), sync_dist=True
+        )
 
     def _to_memory_format(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
@@ -116,7 +120,9 @@ def quiet_lightning(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(level)
 
 
-def train(config: Config, out: str | Path, *, resume: bool = False, data: ImageData | None = None) -> Run:
+def train(
+    config: Config, out: str | Path, *, resume: bool = False, data: ImageData | None = None
+) -> Run:
     """Train the configured model into run folder ``out`` (continuing it when ``resume``)."""
     config.validate()
     quiet_lightning(log.isEnabledFor(logging.INFO))
@@ -126,26 +132,39 @@ def train(config: Config, out: str | Path, *, resume: bool = False, data: ImageD
     if resume and not last_ckpt.exists():
         raise FileNotFoundError(f"{last_ckpt}: nothing to resume (no checkpoint in {run_dir})")
     if not resume and (run_dir / "model.safetensors").exists():
-        raise FileExistsError(f"{run_dir} already holds a trained model; choose another --out or --resume it")
+        raise FileExistsError(
+            f"{run_dir} already holds a trained model; choose another --out or --resume it"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     t = config.train
     L.seed_everything(t.seed, workers=True, verbose=False)
     if data is None:
-        d = config.data
-        data = load_dataset(d.name, d.root, val_size=d.val_size, seed=d.seed, image_size=d.image_size, grayscale=d.grayscale)
-    config.save(run_dir / "config.yaml", repvae=environment(), dataset={"shape": list(data.shape), "num_classes": data.num_classes})
+        data = config.data.load()
+    config.save(
+        run_dir / "config.yaml",
+        repvae=environment(),
+        dataset={"shape": list(data.shape), "num_classes": data.num_classes},
+    )
 
     train_split = data.train
     images, labels = train_split.images, train_split.labels
     if t.train_subset is not None and t.train_subset < len(images):
-        keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(t.seed))[: t.train_subset]
+        keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(t.seed))[
+            : t.train_subset
+        ]
         images, labels = images[keep], labels[keep]
     train_batches = TensorBatches(images, labels, t.batch_size, shuffle=True, seed=t.seed)
     val_batches = TensorBatches(data.val.images, data.val.labels, max(t.batch_size, 512))
 
     model = VAE(config.model, data.shape).to(memory_format=torch.channels_last)
     module = LitVAE(model, t, train_batches)
-    best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val/loss", save_last=True, enable_version_counter=False)
+    best = ModelCheckpoint(
+        dirpath=checkpoints,
+        filename="best",
+        monitor="val/loss",
+        save_last=True,
+        enable_version_counter=False,
+    )
     callbacks = [best, EarlyStopping(monitor="val/loss", patience=t.patience, check_finite=True)]
     trainer = L.Trainer(
         accelerator=_accelerator(t.device),
@@ -170,7 +189,9 @@ def train(config: Config, out: str | Path, *, resume: bool = False, data: ImageD
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         try:
-            trainer.fit(module, train_batches, val_batches, ckpt_path=str(last_ckpt) if resume else None)
+            trainer.fit(
+                module, train_batches, val_batches, ckpt_path=str(last_ckpt) if resume else None
+            )
         except TrainingDiverged as err:
             # Weights are still finite (the step raised before backward): save them to resume from.
             trainer.save_checkpoint(last_ckpt)
@@ -181,10 +202,14 @@ def train(config: Config, out: str | Path, *, resume: bool = False, data: ImageD
     seconds = time.perf_counter() - started
     if trainer.interrupted:
         trainer.save_checkpoint(last_ckpt)
-        raise KeyboardInterrupt(f"training interrupted; resume with `repvae train --resume {run_dir}`")
+        raise KeyboardInterrupt(
+            f"training interrupted; resume with `repvae train --resume {run_dir}`"
+        )
 
     if best.best_model_path:
-        state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+        state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)[
+            "state_dict"
+        ]
         module.load_state_dict(state)
     save_weights(model, run_dir / "model.safetensors")
     previous = _read_summary(run_dir) if resume else {}

@@ -16,7 +16,6 @@ from repvae.data import folder as folder_module
 from repvae.data.transforms import to_grayscale
 
 
-
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Extractions go to the user cache: point it into tmp_path so tests never touch ~/.cache."""

@@ -53,8 +53,14 @@ def test_gaussian_log_likelihood_matches_torch(learn):
 
 def test_mmd_same_distribution_near_zero_shifted_positive():
     g = torch.Generator().manual_seed(1)
-    same = [mmd_unbiased(torch.randn(200, 8, generator=g), torch.randn(200, 8, generator=g)) for _ in range(20)]
-    shifted = [mmd_unbiased(torch.randn(200, 8, generator=g) + 1.0, torch.randn(200, 8, generator=g)) for _ in range(20)]
+    same = [
+        mmd_unbiased(torch.randn(200, 8, generator=g), torch.randn(200, 8, generator=g))
+        for _ in range(20)
+    ]
+    shifted = [
+        mmd_unbiased(torch.randn(200, 8, generator=g) + 1.0, torch.randn(200, 8, generator=g))
+        for _ in range(20)
+    ]
     same_t, shifted_t = torch.stack(same), torch.stack(shifted)
     assert abs(same_t.mean()) < 3 * same_t.std() / math.sqrt(20) + 1e-4
     assert shifted_t.min() > same_t.max()
@@ -64,18 +70,26 @@ def test_mmd_same_distribution_near_zero_shifted_positive():
 def test_mmd_unbiased_expectation(kind):
     """E[unbiased MMD^2] is 0 when P = Q (a biased V-statistic would be clearly positive)."""
     g = torch.Generator().manual_seed(2)
-    values = torch.stack([mmd_unbiased(torch.randn(16, 2, generator=g), torch.randn(16, 2, generator=g), kind) for _ in range(2000)])
+    values = torch.stack(
+        [
+            mmd_unbiased(torch.randn(16, 2, generator=g), torch.randn(16, 2, generator=g), kind)
+            for _ in range(2000)
+        ]
+    )
     stderr = values.std() / math.sqrt(len(values))
     assert abs(values.mean()) < 4 * stderr
 
 
 def test_mmd_matches_closed_form_for_gaussians():
-    """RBF MMD^2 between N(mu, I) and N(0, I) in 1-D has a closed form; the estimate converges to it."""
+    """RBF MMD^2 between N(mu, I) and N(0, I) in 1-D has a closed form; the estimate
+    converges to it."""
     s2 = 2.0  # kernel exp(-d^2 / (2 * dim * s^2)) with dim=1, s=1 -> exp(-d^2 / 2)
     mu = 1.5
+
     # E k(x,x') for x,x' ~ N(a,1), N(b,1): sqrt(s2/(s2+2)) exp(-(a-b)^2/(2(s2+2)))
     def ek(delta):
         return math.sqrt(s2 / (s2 + 2)) * math.exp(-(delta**2) / (2 * (s2 + 2)))
+
     exact = 2 * ek(0) - 2 * ek(mu)
     g = torch.Generator().manual_seed(3)
     est = mmd_unbiased(torch.randn(4000, 1, generator=g) + mu, torch.randn(4000, 1, generator=g))

@@ -28,7 +28,12 @@ class TensorBatches:
         drop_last: bool = False,
     ) -> None:
         self.images, self.labels = images, labels
-        self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
+        self.batch_size, self.shuffle, self.seed, self.drop_last = (
+            batch_size,
+            shuffle,
+            seed,
+            drop_last,
+        )
         self.epoch = 0
         self.rank, self.world_size = 0, 1
 

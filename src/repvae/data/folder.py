@@ -72,7 +72,8 @@ def archive_stem(path: Path) -> str | None:
 
 def _extraction_base(root: Path, stem: str, archive: Path) -> Path:
     """Extractions are derived data: they go to the user cache folder, never beside the archive
-    or into the data root (which may be a shared, read-only or version-controlled dataset folder)."""
+    or into the data root (which may be a shared, read-only or version-controlled dataset
+    folder)."""
     base = user_cache_dir() / "extracted"
     try:
         base.mkdir(parents=True, exist_ok=True)

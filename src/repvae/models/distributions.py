@@ -22,10 +22,14 @@ class DiagonalGaussian:
     mean: torch.Tensor
     std: torch.Tensor
 
-    def rsample(self, k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    def rsample(
+        self, k: int | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Reparameterised draw(s): [B, D], or [B, K, D] when ``k`` is given."""
         shape = self.mean.shape if k is None else (self.mean.shape[0], k, self.mean.shape[1])
-        eps = torch.randn(shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
+        eps = torch.randn(
+            shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype
+        )
         if k is None:
             return self.mean + self.std * eps
         return self.mean.unsqueeze(1) + self.std.unsqueeze(1) * eps

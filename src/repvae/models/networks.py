@@ -33,7 +33,9 @@ def mlp_encoder(shape: tuple[int, int, int], out: int, hidden: int) -> nn.Module
     )
 
 
-def mlp_decoder(latent: int, shape: tuple[int, int, int], out_channels: int, hidden: int) -> nn.Module:
+def mlp_decoder(
+    latent: int, shape: tuple[int, int, int], out_channels: int, hidden: int
+) -> nn.Module:
     _, h, w = shape
     return nn.Sequential(
         nn.Linear(latent, hidden),
@@ -59,7 +61,9 @@ def conv_encoder(shape: tuple[int, int, int], out: int, hidden: int) -> nn.Modul
     )
 
 
-def conv_decoder(latent: int, shape: tuple[int, int, int], out_channels: int, hidden: int) -> nn.Module:
+def conv_decoder(
+    latent: int, shape: tuple[int, int, int], out_channels: int, hidden: int
+) -> nn.Module:
     _, h, w = shape
     return nn.Sequential(
         nn.Linear(latent, hidden),
@@ -106,7 +110,9 @@ def resnet_encoder(shape: tuple[int, int, int], out: int, hidden: int) -> nn.Mod
     )
 
 
-def resnet_decoder(latent: int, shape: tuple[int, int, int], out_channels: int, hidden: int) -> nn.Module:
+def resnet_decoder(
+    latent: int, shape: tuple[int, int, int], out_channels: int, hidden: int
+) -> nn.Module:
     _, h, w = shape
     return nn.Sequential(
         nn.Linear(latent, hidden),
@@ -128,13 +134,22 @@ DECODERS = {"mlp": mlp_decoder, "conv": conv_decoder, "resnet": resnet_decoder}
 
 
 def build_networks(
-    architecture: str, shape: tuple[int, int, int], latent: int, decoder_latents: list[int], out_channels: int, hidden: int
+    architecture: str,
+    shape: tuple[int, int, int],
+    latent: int,
+    decoder_latents: list[int],
+    out_channels: int,
+    hidden: int,
 ) -> tuple[nn.Module, nn.ModuleList]:
     """The encoder (to 2*latent numbers) and one decoder per entry of ``decoder_latents``."""
     arch = choose_architecture(shape) if architecture == "auto" else architecture
-    c, h, w = shape
+    _, h, w = shape
     if arch in ("conv", "resnet") and (h % 4 or w % 4):
-        raise ValueError(f"model.architecture: {arch!r} needs image sides divisible by 4, got {h}x{w}")
+        raise ValueError(
+            f"model.architecture: {arch!r} needs image sides divisible by 4, got {h}x{w}"
+        )
     encoder = ENCODERS[arch](shape, 2 * latent, hidden)
-    decoders = nn.ModuleList(DECODERS[arch](d, shape, out_channels, hidden) for d in decoder_latents)
+    decoders = nn.ModuleList(
+        DECODERS[arch](d, shape, out_channels, hidden) for d in decoder_latents
+    )
     return encoder, decoders

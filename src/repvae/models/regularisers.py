@@ -10,7 +10,9 @@ from __future__ import annotations
 import torch
 
 
-def kernel_matrix(a: torch.Tensor, b: torch.Tensor, kind: str, bandwidths: list[float]) -> torch.Tensor:
+def kernel_matrix(
+    a: torch.Tensor, b: torch.Tensor, kind: str, bandwidths: list[float]
+) -> torch.Tensor:
     """Sum over bandwidths of k(a_i, b_j) for the Gaussian RBF or inverse multiquadric kernel.
 
     Bandwidths are scaled by the dimension (as in the MMD-VAE reference: exp(-|x-y|^2 / (2 d s^2))
@@ -25,7 +27,9 @@ def kernel_matrix(a: torch.Tensor, b: torch.Tensor, kind: str, bandwidths: list[
     return total
 
 
-def mmd_unbiased(x: torch.Tensor, y: torch.Tensor, kind: str = "rbf", bandwidths: list[float] | None = None) -> torch.Tensor:
+def mmd_unbiased(
+    x: torch.Tensor, y: torch.Tensor, kind: str = "rbf", bandwidths: list[float] | None = None
+) -> torch.Tensor:
     """Unbiased estimate of MMD^2(P, Q) from samples x ~ P [n, d] and y ~ Q [m, d].
 
     Diagonal terms are excluded from the within-sample averages, so its expectation is exactly

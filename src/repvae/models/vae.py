@@ -45,8 +45,12 @@ class VAE(nn.Module):
         self.shape = tuple(shape)
         self.latent_dim = config.latent_dim
         self.prefixes = list(config.nesting) if config.nesting else [config.latent_dim]
-        self.weights = list(config.nesting_weights) if config.nesting_weights else [1.0] * len(self.prefixes)
-        self.likelihood = build_likelihood(config.likelihood, shape[0], config.sigma, config.learn_sigma)
+        self.weights = (
+            list(config.nesting_weights) if config.nesting_weights else [1.0] * len(self.prefixes)
+        )
+        self.likelihood = build_likelihood(
+            config.likelihood, shape[0], config.sigma, config.learn_sigma
+        )
         decoder_latents = [self.latent_dim] if config.shared_decoder else self.prefixes
         self.encoder, self.decoders = build_networks(
             config.architecture,
@@ -86,7 +90,11 @@ class VAE(nn.Module):
         cfg = self.config
         kl_weight = cfg.beta * (1.0 - cfg.alpha) * beta_scale
         mmd_weight = cfg.alpha + cfg.lam - 1.0
-        prior_z = torch.randn(cfg.mmd_prior_samples, self.latent_dim, device=z.device) if mmd_weight > 0 else None
+        prior_z = (
+            torch.randn(cfg.mmd_prior_samples, self.latent_dim, device=z.device)
+            if mmd_weight > 0
+            else None
+        )
         kl_dims = posterior.kl_standard_normal()
         total = z.new_zeros(())
         terms: dict[str, torch.Tensor] = {}
@@ -111,7 +119,9 @@ class VAE(nn.Module):
         return self.likelihood.mean(self.decode(self.encode(x).mean, prefix or self.prefixes[-1]))
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, prefix: int | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, prefix: int | None = None
+    ) -> torch.Tensor:
         """Mean images decoded from prior draws."""
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, generator=generator, device=device)

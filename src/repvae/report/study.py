@@ -24,19 +24,28 @@ def _pct(x: float | None) -> str:
     return "" if x is None else f"{100 * x:.2f}"
 
 
-def accuracy_table(rows: list[dict[str, Any]], published: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One line per dataset x method x latent x kind x probe: ours (mean ± std), published, difference."""
+def accuracy_table(
+    rows: list[dict[str, Any]], published: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """One line per dataset x method x latent x kind x probe: ours (mean ± std), published,
+    difference."""
     ref = {(p["dataset"], p["method"], p["latent"], p["kind"], p["probe"]): p for p in published}
     table = []
     for r in sorted(rows, key=lambda r: (r["dataset"], r["method"], r["kind"], int(r["latent"]))):
         p = ref.get((r["dataset"], r["method"], int(r["latent"]), r["kind"], r["probe"]))
         ours = f"{_pct(r['accuracy'])} ± {_pct(r['std'])}" if r.get("std") else _pct(r["accuracy"])
-        table.append({
-            "dataset": r["dataset"], "method": r["method"], "latent": r["latent"], "representation": r["kind"],
-            "probe": f"{r['probe']} ({r['protocol']})", "ours %": ours,
-            "published %": _pct(p["accuracy"]) if p else "",
-            "difference": f"{100 * (r['accuracy'] - p['accuracy']):+.2f}" if p else "",
-        })
+        table.append(
+            {
+                "dataset": r["dataset"],
+                "method": r["method"],
+                "latent": r["latent"],
+                "representation": r["kind"],
+                "probe": f"{r['probe']} ({r['protocol']})",
+                "ours %": ours,
+                "published %": _pct(p["accuracy"]) if p else "",
+                "difference": f"{100 * (r['accuracy'] - p['accuracy']):+.2f}" if p else "",
+            }
+        )
     return table
 
 
@@ -54,11 +63,15 @@ def cost_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in nested:
         base = r["method"].removeprefix("Matryoshka-")
         total = separate.get((r["dataset"], base))
-        out.append({
-            "dataset": r["dataset"], "nested model": r["method"], "train s": r["train_seconds"],
-            f"separate {base} models, train s (sum)": round(total, 1) if total else "",
-            "ratio": f"{float(r['train_seconds']) / total:.2f}" if total else "",
-        })
+        out.append(
+            {
+                "dataset": r["dataset"],
+                "nested model": r["method"],
+                "train s": r["train_seconds"],
+                f"separate {base} models, train s (sum)": round(total, 1) if total else "",
+                "ratio": f"{float(r['train_seconds']) / total:.2f}" if total else "",
+            }
+        )
     return out
 
 
@@ -74,7 +87,14 @@ def figure_link(path: Path, base: Path) -> str:
     return f"![{path.stem}]({path.relative_to(base)})"
 
 
-def study_report(study, rows: list[dict[str, Any]], study_dir: Path, *, budget: str | None, published_csv: Path | None) -> Path:
+def study_report(
+    study,
+    rows: list[dict[str, Any]],
+    study_dir: Path,
+    *,
+    budget: str | None,
+    published_csv: Path | None,
+) -> Path:
     """results.md + figures for a finished (or partly finished) study."""
     from repvae.report.figures import accuracy_vs_latent
 
@@ -82,44 +102,83 @@ def study_report(study, rows: list[dict[str, Any]], study_dir: Path, *, budget: 
     ev = study.evaluate
     protocol = (
         f"Protocol: probes {', '.join(ev.probes)} under {ev.protocol}"
-        + (f" ({ev.folds}-fold stratified CV over train+test pooled, seed 0)" if ev.protocol == "cv" else " (train split → test split)")
-        + (f", on a seeded subset of {ev.subset} training / {ev.subset // 6} test images" if ev.subset else ", on all images")
-        + f". Budget: {budget or 'default'}; training: {json_settings(study, budget)}. Source of published values: {study.source}."
+        + (
+            f" ({ev.folds}-fold stratified CV over train+test pooled, seed 0)"
+            if ev.protocol == "cv"
+            else " (train split → test split)"
+        )
+        + (
+            f", on a seeded subset of {ev.subset} training / {ev.subset // 6} test images"
+            if ev.subset
+            else ", on all images"
+        )
+        + f". Budget: {budget or 'default'}; training: {training_settings(study)}."
+        + f" Source of published values: {study.source}."
     )
-    sections = [("Probe accuracy", markdown_table(accuracy_table(rows, published), [
-        "dataset", "method", "latent", "representation", "probe", "ours %", "published %", "difference"]))]
+    sections = [
+        (
+            "Probe accuracy",
+            markdown_table(
+                accuracy_table(rows, published),
+                [
+                    "dataset",
+                    "method",
+                    "latent",
+                    "representation",
+                    "probe",
+                    "ours %",
+                    "published %",
+                    "difference",
+                ],
+            ),
+        )
+    ]
     costs = cost_table(rows)
     if costs:
-        sections.append(("Training cost: one nested model vs the separate models it replaces", markdown_table(costs, list(costs[0]))))
+        sections.append(
+            (
+                "Training cost: one nested model vs the separate models it replaces",
+                markdown_table(costs, list(costs[0])),
+            )
+        )
     figures = []
     for dataset in sorted({r["dataset"] for r in rows}):
         for probe in sorted({r["probe"] for r in rows}):
             subset = [r for r in rows if r["dataset"] == dataset and r["probe"] == probe]
             refs = [p for p in published if p["dataset"] == dataset and p["probe"] == probe]
             path = study_dir / f"accuracy_vs_latent_{dataset}_{probe}.png"
-            accuracy_vs_latent(subset, path, title=f"{dataset}: {probe} probe accuracy", published=refs)
+            accuracy_vs_latent(
+                subset, path, title=f"{dataset}: {probe} probe accuracy", published=refs
+            )
             figures.append(path)
     figures += latent_scatters(rows, study_dir)
     sections.append(("Figures", "\n\n".join(figure_link(p, study_dir) for p in figures)))
     return write_markdown(study_dir / "results.md", study.title or study.name, protocol, sections)
 
 
-def json_settings(study, budget: str | None) -> str:
+def training_settings(study) -> str:
     train = study.base.get("train", {})
     keys = ("epochs", "train_subset", "batch_size", "lr", "patience")
     return ", ".join(f"{k}={train[k]}" for k in keys if k in train)
 
 
-def latent_scatters(rows: list[dict[str, Any]], study_dir: Path, methods=("VAE", "InfoVAE"), points: int = 2000) -> list[Path]:
+def latent_scatters(
+    rows: list[dict[str, Any]], study_dir: Path, methods=("VAE", "InfoVAE"), points: int = 2000
+) -> list[Path]:
     """Test-set MAP codes of the separately trained models, one panel per latent size (2-D
     directly, larger sizes projected with PCA), one figure per dataset x method."""
-    from repvae.data import load_dataset
     from repvae.report.figures import scatter_grid
     from repvae.represent import encode
     from repvae.run import load
 
     paths = []
-    runs = sorted({(r["dataset"], r["method"], int(r["latent"]), r["run"]) for r in rows if r["method"] in methods})
+    runs = sorted(
+        {
+            (r["dataset"], r["method"], int(r["latent"]), r["run"])
+            for r in rows
+            if r["method"] in methods
+        }
+    )
     data_cache: dict = {}
     for dataset in sorted({d for d, *_ in runs}):
         for method in methods:
@@ -130,7 +189,7 @@ def latent_scatters(rows: list[dict[str, Any]], study_dir: Path, methods=("VAE",
                 run = load(study_dir / "runs" / run_id, device="cpu")
                 cfg = run.config.data
                 if dataset not in data_cache:
-                    data_cache[dataset] = load_dataset(cfg.name, cfg.root, val_size=cfg.val_size, seed=cfg.seed)
+                    data_cache[dataset] = cfg.load()
                 test = data_cache[dataset].test
                 mean, _ = encode(run.model, test.images[:points])
                 panels.append((f"latent {latent}", mean.numpy(), test.labels[:points].numpy()))
