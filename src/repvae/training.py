@@ -20,7 +20,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from repvae.config import Config, TrainConfig
@@ -84,6 +84,14 @@ class LitVAE(L.LightningModule):
             )
         self.log("loss", out.loss, prog_bar=True, batch_size=len(x))
         self.log_dict({f"train/{k}": v for k, v in out.terms.items()}, batch_size=len(x))
+        # The progress bar shows the terms of the full-size prefix (all terms go to the logger).
+        full = f"/{self.model.prefixes[-1]}"
+        bar = {
+            k.removesuffix(full): v
+            for k, v in out.terms.items()
+            if "/" not in k or k.endswith(full)
+        }
+        self.log_dict(bar, prog_bar=True, logger=False, batch_size=len(x))
         return out.loss
 
     def validation_step(self, batch, batch_idx):
@@ -99,6 +107,15 @@ class LitVAE(L.LightningModule):
 
     def configure_optimizers(self):
         return make_adam(self.parameters(), self.cfg.lr, self.cfg.weight_decay)
+
+
+class ProgressBar(TQDMProgressBar):
+    """Lightning's bar without the logger's version number (``v_num``), which means nothing here."""
+
+    def get_metrics(self, trainer, pl_module):
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics
 
 
 def _accelerator(device: str) -> str:
@@ -166,6 +183,8 @@ def train(
         enable_version_counter=False,
     )
     callbacks = [best, EarlyStopping(monitor="val/loss", patience=t.patience, check_finite=True)]
+    if t.progress:
+        callbacks.append(ProgressBar())
     trainer = L.Trainer(
         accelerator=_accelerator(t.device),
         devices=t.devices if t.devices != "auto" else "auto",
