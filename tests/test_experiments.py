@@ -101,3 +101,29 @@ def test_builtin_flexible_study_is_valid():
     assert specs[-1].config.model.nesting == [2, 8, 16, 32, 64, 128]
     with pytest.raises(ConfigError, match="available"):
         builtin_study("nope")
+
+
+def test_cost_table_compares_each_nested_model_with_its_own_family():
+    from repvae.report.study import cost_table
+
+    rows = [
+        {"run": "a", "dataset": "d", "method": "VAE", "train_seconds": 10.0},
+        {"run": "b", "dataset": "d", "method": "VAE", "train_seconds": 30.0},
+        {"run": "c", "dataset": "d", "method": "InfoVAE", "train_seconds": 50.0},
+        {"run": "m", "dataset": "d", "method": "Matryoshka-VAE", "train_seconds": 20.0},
+        {"run": "n", "dataset": "d", "method": "Matryoshka-InfoVAE", "train_seconds": 25.0},
+    ]
+    table = {r["nested model"]: r for r in cost_table(rows)}
+    assert table["Matryoshka-VAE"]["their train s (sum)"] == 40.0
+    assert table["Matryoshka-VAE"]["ratio"] == "0.50"
+    assert table["Matryoshka-InfoVAE"]["their train s (sum)"] == 50.0
+    assert table["Matryoshka-InfoVAE"]["ratio"] == "0.50"
+
+
+def test_run_folder_with_another_configuration_is_not_reused(tmp_path):
+    study = Study.from_dict({**TINY, "grid": [{"model": ["vae"], "model.latent_dim": [2]}]})
+    run_study(study, tmp_path, budget="quick", log=lambda _: None)
+    changed = Study.from_dict({**TINY, "grid": [{"model": ["vae"], "model.latent_dim": [2]}]})
+    changed.base["model"]["hidden"] = 32
+    with pytest.raises(ConfigError, match=r"model\.hidden"):
+        run_study(changed, tmp_path, budget="quick", log=lambda _: None)

@@ -224,6 +224,21 @@ def execute_run(spec: RunSpec, study_dir: Path, evaluation: Evaluation, data_cac
         data_cache.clear()  # keep one dataset in memory at a time
         data_cache[key] = d.load()
     data = data_cache[key]
+    saved = run_dir / "config.yaml"
+    if saved.exists():
+        ours, theirs = spec.config.to_dict(), yaml.safe_load(saved.read_text())
+        changed = [
+            f"{section}.{key}"
+            for section in ("data", "model", "train")
+            for key, value in ours[section].items()
+            # Where the data lives and whether a bar is drawn do not change results.
+            if theirs.get(section, {}).get(key) != value and key not in ("progress", "root")
+        ]
+        if changed:
+            raise ConfigError(
+                f"{run_dir} was made with a different configuration ({', '.join(changed)}); "
+                "delete that run folder to redo it, or choose another study folder (--out)"
+            )
     if not (run_dir / "model.safetensors").exists():
         resume = (run_dir / "checkpoints" / "last.ckpt").exists()
         train(spec.config, run_dir, resume=resume, data=data)

@@ -2,8 +2,11 @@
 
 - ``vae``: the true ELBO (beta = 1). ``beta-vae``: set ``--beta``.
 - ``infovae``: the MMD-VAE of the reference project: reconstruction + lam * MMD, no KL
-  (alpha = 1). lam = 1000 because the reconstruction term is a *sum* over pixels (tens to
-  hundreds of nats) while MMD^2 between a batch and the prior is O(1e-3..1e-1).
+  (alpha = 1), lam = 100. Measured on MNIST (10,000 images, 3 epochs, latent 16, MLP probe):
+  lam = 1000 collapses the posterior (std 1.05, means spread 0.23: MAP 67.6 %, samples 25.7 %)
+  because MMD is matched fastest by inflating every posterior's std; lam = 100 gives MAP 89.2 %
+  and samples 87.6 % with the aggregate posterior matching the prior (means spread 1.05); lam =
+  10 is nearly deterministic (std 0.016) and its aggregate is 1.5x wider than the prior.
 - ``mvae`` / ``minfovae``: Matryoshka nesting [2, 8, 16, 32, 64, 128] capped at latent_dim
   (the full size is always included), on top of the VAE / InfoVAE losses.
 """
@@ -14,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 DEFAULT_NESTING = (2, 8, 16, 32, 64, 128)
-INFOVAE_LAMBDA = 1000.0
+INFOVAE_LAMBDA = 100.0
 
 
 def nesting_for(latent_dim: int) -> list[int]:
