@@ -143,3 +143,21 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "empty" / "config.yaml").write_text("{}")
     assert main(["train", "--resume", str(tmp_path / "empty")]) == 2
     assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_cpu_ddp_shards_batches_and_rank_zero_reports(tmp_path):
+    """Two DDP processes on the CPU (gloo): each rank takes half of every epoch's batches, and
+    only rank 0 writes the summary and prints it."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("repvae")
+    if exe is None:
+        pytest.skip("the repvae console script is not installed")
+    run = tmp_path / "ddp"
+    args = ["train", "--dataset", "digits", "--epochs", "2", "--device", "cpu", "--out", str(run)]
+    args += ["--set", "train.devices=2", "--set", "train.strategy=ddp", "--no-progress"]
+    done = subprocess.run([exe, *args], capture_output=True, text=True, timeout=300, check=True)
+    assert done.stdout.count('"run"') == 1
+    # 1,294 training images at batch 128: 11 batches per epoch alone, 6 per rank with two ranks.
+    assert _json(run / "summary.json")["steps"] == 12

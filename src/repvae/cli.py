@@ -85,6 +85,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.out is None:
             raise ConfigError("--out: required (the run folder to create), or use --resume RUN")
         run = train(build_config(args), args.out)
+    if not run.summary:  # a non-zero DDP rank: rank 0 reports
+        return 0
     load(run.dir)  # fail now, not later, if the saved run cannot be rebuilt
     print(json.dumps({"run": str(run.dir), **run.summary}, indent=2))
     return 0

@@ -225,6 +225,8 @@ def train(
             f"training interrupted; resume with `repvae train --resume {run_dir}`"
         )
 
+    if not trainer.is_global_zero:  # under DDP only rank 0 writes the run folder's results
+        return Run(run_dir, config, model.eval(), {})
     if best.best_model_path:
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)[
             "state_dict"
