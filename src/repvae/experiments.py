@@ -174,7 +174,10 @@ class Study:
         parts = [config.data.name.replace("folder:", "").replace("/", "_"), method]
         parts += [f"{k.rpartition('.')[2]}{v}" for k, v in chosen.items() if k != "model"]
         parts.append(f"seed{seed}")
-        return RunSpec("-".join(str(p) for p in parts), self.labels.get(method, method), config)
+        label = self.labels.get(method, method)
+        if config.model.nesting and config.model.shared_decoder:
+            label += " (shared decoder)"
+        return RunSpec("-".join(str(p) for p in parts), label, config)
 
 
 def builtin_study(name: str) -> Path:

@@ -61,7 +61,7 @@ def cost_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             separate[(r["dataset"], r["method"])] += float(r["train_seconds"])
     out = []
     for r in nested:
-        base = r["method"].removeprefix("Matryoshka-")
+        base = r["method"].removeprefix("Matryoshka-").removesuffix(" (shared decoder)")
         total = separate.get((r["dataset"], base))
         out.append(
             {
