@@ -129,3 +129,26 @@ def test_run_folder_with_another_configuration_is_not_reused(tmp_path):
     changed.base["model"]["hidden"] = 32
     with pytest.raises(ConfigError, match=r"model\.hidden"):
         run_study(changed, tmp_path, budget="quick", log=lambda _: None)
+
+
+def test_run_experiment_then_self_contained_report(tmp_path, capsys):
+    import re
+
+    import yaml
+
+    from repvae.cli import main
+
+    study_file = tmp_path / "tiny.yaml"
+    spec = {**TINY, "grid": [{"model": ["vae", "infovae"], "model.latent_dim": [2, 4]}]}
+    study_file.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "study"
+    assert main(["run-experiment", str(study_file), "--budget", "quick", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    page = (out / "results.html").read_text()
+    assert "<table>" in page and "Probe accuracy" in page and "Provenance" in page
+    images = re.findall(r'<img [^>]*src="([^"]+)"', page)
+    assert len(images) == 3  # accuracy vs latent, latent scatters of VAE and InfoVAE
+    assert all(src.startswith("data:image/png;base64,") for src in images)
+    assert not re.search(r'(src|href)="(?!data:)', page)  # nothing outside the file
+    assert "run-experiment" in (out / "results.md").read_text()

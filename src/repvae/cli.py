@@ -1,10 +1,12 @@
-"""Command-line interface: ``repvae train | embed | probe | reproduce | run-experiment | demo``."""
+"""Command-line interface: ``repvae train | embed | probe | reproduce | run-experiment | report |
+demo``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -126,7 +128,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 def cmd_study(args: argparse.Namespace) -> int:
     from repvae.experiments import builtin_study, load_study, run_study
-    from repvae.report.study import study_report
+    from repvae.report.study import report_study
 
     path = builtin_study(args.name) if args.command == "reproduce" else args.file
     study = load_study(path)
@@ -137,13 +139,20 @@ def cmd_study(args: argparse.Namespace) -> int:
         overrides["data.root"] = str(args.data_root)
     name = study.name + (f"-{overrides['data.name']}" if "data.name" in overrides else "")
     out = args.out or Path("studies") / f"{name}-{args.budget or 'default'}"
-    rows = run_study(study, out, overrides=overrides, budget=args.budget)
-    published = path.with_name(f"{path.stem}_published.csv")
-    report = study_report(
-        study.with_budget(args.budget), rows, out, budget=args.budget, published_csv=published
-    )
-    print(report.read_text())
-    print(f"results: {out / 'results.csv'}\nreport: {report}")
+    command = "repvae " + " ".join(shlex.quote(a) for a in args.argv)
+    run_study(study, out, overrides=overrides, budget=args.budget, source=path, command=command)
+    markdown_path, html_path = report_study(out)
+    print(markdown_path.read_text())
+    print(f"results: {out / 'results.csv'}\nreport: {html_path} (Markdown twin: {markdown_path})")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from repvae.report.study import report_study
+
+    markdown_path, html_path = report_study(args.study)
+    print(f"report: {html_path} ({html_path.stat().st_size / 1024:.0f} KiB, self-contained)")
+    print(f"Markdown twin: {markdown_path}")
     return 0
 
 
@@ -209,6 +218,12 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
         s.set_defaults(func=cmd_study)
 
+    r = sub.add_parser(
+        "report", help="write a study's self-contained HTML report and Markdown twin"
+    )
+    r.add_argument("study", type=Path, help="study folder (made by reproduce or run-experiment)")
+    r.set_defaults(func=cmd_report)
+
     d = sub.add_parser(
         "demo", help="the main job: train on the embedded digits and probe (about a minute)"
     )
@@ -220,7 +235,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
+    args.argv = argv  # recorded in study folders as the command that produced them
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
     )

@@ -324,6 +324,8 @@ def run_study(
     overrides: dict[str, Any] | None = None,
     budget: str | None = None,
     log: Callable[[str], None] | None = None,
+    source: str | Path | None = None,
+    command: str | None = None,
 ) -> list[dict[str, Any]]:
     """Run every missing piece of the study; returns the collected results rows."""
     log = log or functools.partial(print, flush=True)
@@ -335,6 +337,8 @@ def run_study(
         yaml.safe_dump(
             {
                 "name": study.name,
+                "file": str(Path(source).resolve()) if source else None,
+                "command": command,
                 "budget": budget,
                 "overrides": overrides or {},
                 "evaluate": vars(study.evaluate),

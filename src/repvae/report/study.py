@@ -7,6 +7,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from repvae.report.tables import markdown_table
 
 
@@ -88,6 +90,60 @@ def figure_link(path: Path, base: Path) -> str:
     return f"![{path.stem}]({path.relative_to(base)})"
 
 
+def report_study(study_dir: str | Path) -> tuple[Path, Path]:
+    """Rebuild ``results.md`` and the self-contained ``results.html`` of a study folder from its
+    ``study.yaml`` and run folders (works on a partly finished study too)."""
+    import yaml
+
+    from repvae.experiments import collect, load_study
+    from repvae.report.html import markdown_to_html
+
+    study_dir = Path(study_dir)
+    meta_path = study_dir / "study.yaml"
+    if not meta_path.exists():
+        raise FileNotFoundError(f"{meta_path}: missing; is {study_dir} a study folder?")
+    meta = yaml.safe_load(meta_path.read_text())
+    if not meta.get("file") or not Path(meta["file"]).exists():
+        raise FileNotFoundError(
+            f"{meta_path}: the study file it names ({meta.get('file')}) is missing"
+        )
+    study = load_study(meta["file"]).with_budget(meta.get("budget"))
+    specs = study.runs(meta.get("overrides") or {})
+    rows = collect(study, specs, study_dir)
+    published = Path(meta["file"]).with_name(f"{Path(meta['file']).stem}_published.csv")
+    provenance = provenance_table(study_dir, specs, meta)
+    markdown_path = study_report(
+        study,
+        rows,
+        study_dir,
+        budget=meta.get("budget"),
+        published_csv=published,
+        provenance=provenance,
+    )
+    return markdown_path, markdown_to_html(markdown_path)
+
+
+def provenance_table(study_dir: Path, specs, meta: dict[str, Any]) -> str:
+    """What produced the numbers: command, budget, progress, versions and hardware."""
+    import yaml
+
+    done = [s for s in specs if (study_dir / "runs" / s.id / "probes.json").exists()]
+    env: dict[str, Any] = {}
+    if done:
+        config = yaml.safe_load((study_dir / "runs" / done[0].id / "config.yaml").read_text())
+        env = config.get("repvae", {})
+    rows = [
+        {
+            "item": "command",
+            "value": f"`{meta.get('command') or 'repvae run-experiment ' + str(meta.get('file'))}`",
+        },
+        {"item": "budget", "value": meta.get("budget") or "default"},
+        {"item": "runs finished", "value": f"{len(done)} of {len(specs)}"},
+    ]
+    rows += [{"item": key, "value": value} for key, value in env.items()]
+    return markdown_table(rows, ["item", "value"])
+
+
 def study_report(
     study,
     rows: list[dict[str, Any]],
@@ -95,6 +151,7 @@ def study_report(
     *,
     budget: str | None,
     published_csv: Path | None,
+    provenance: str = "",
 ) -> Path:
     """results.md + figures for a finished (or partly finished) study."""
     from repvae.report.figures import accuracy_vs_latent
@@ -145,7 +202,9 @@ def study_report(
     figures = []
     for dataset in sorted({r["dataset"] for r in rows}):
         for probe in sorted({r["probe"] for r in rows}):
-            subset = [r for r in rows if r["dataset"] == dataset and r["probe"] == probe]
+            subset = mean_over_seeds(
+                [r for r in rows if r["dataset"] == dataset and r["probe"] == probe]
+            )
             refs = [p for p in published if p["dataset"] == dataset and p["probe"] == probe]
             path = study_dir / f"accuracy_vs_latent_{dataset}_{probe}.png"
             accuracy_vs_latent(
@@ -154,7 +213,25 @@ def study_report(
             figures.append(path)
     figures += latent_scatters(rows, study_dir)
     sections.append(("Figures", "\n\n".join(figure_link(p, study_dir) for p in figures)))
+    if provenance:
+        sections.append(("Provenance", provenance))
     return write_markdown(study_dir / "results.md", study.title or study.name, protocol, sections)
+
+
+def mean_over_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One point per method x latent x kind: with several seeds, the mean accuracy and the std
+    over seeds (with one seed, the row as it is, its std being over CV folds)."""
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        groups[(r["method"], int(r["latent"]), r["kind"])].append(r)
+    out = []
+    for group in groups.values():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        accs = np.array([float(r["accuracy"]) for r in group])
+        out.append({**group[0], "accuracy": float(accs.mean()), "std": float(accs.std())})
+    return out
 
 
 def training_settings(study) -> str:
@@ -163,9 +240,7 @@ def training_settings(study) -> str:
     return ", ".join(f"{k}={train[k]}" for k in keys if k in train)
 
 
-def latent_scatters(
-    rows: list[dict[str, Any]], study_dir: Path, methods=("VAE", "InfoVAE"), points: int = 2000
-) -> list[Path]:
+def latent_scatters(rows: list[dict[str, Any]], study_dir: Path, points: int = 2000) -> list[Path]:
     """Test-set MAP codes of the separately trained models, one panel per latent size (2-D
     directly, larger sizes projected with PCA), one figure per dataset x method."""
     from repvae.report.figures import scatter_grid
@@ -177,9 +252,10 @@ def latent_scatters(
         {
             (r["dataset"], r["method"], int(r["latent"]), r["run"])
             for r in rows
-            if r["method"] in methods
+            if r["dims"] in (None, "")  # separately trained, not a Matryoshka prefix
         }
     )
+    methods = sorted({m for _, m, _, _ in runs})
     data_cache: dict = {}
     for dataset in sorted({d for d, *_ in runs}):
         for method in methods:
