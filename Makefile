@@ -6,7 +6,7 @@ PYTHON ?= python3
 # accident; a machine that already has torch (a GPU user's usual build) keeps it.
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: install install-dev demo test test-slow lint
+.PHONY: install install-dev browser demo test test-slow lint
 
 install:
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "$(TORCH_CPU)"
@@ -16,10 +16,17 @@ install-dev:
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "$(TORCH_CPU)"
 	$(PYTHON) -m pip install -q -e ".[dev]"
 
+# Headless Chromium for the report's browser test (Debian's package, where we may install it);
+# elsewhere that one test is skipped with its reason.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "Chromium not installed: the HTML report's browser test will be skipped"
+
 demo: install
 	repvae demo
 
-test: install-dev
+test: install-dev browser
 	$(PYTHON) -m pytest
 
 test-slow: install-dev
