@@ -152,3 +152,18 @@ def test_run_experiment_then_self_contained_report(tmp_path, capsys):
     assert all(src.startswith("data:image/png;base64,") for src in images)
     assert not re.search(r'(src|href)="(?!data:)', page)  # nothing outside the file
     assert "run-experiment" in (out / "results.md").read_text()
+
+
+def test_parallel_workers_complete_the_study(tmp_path):
+    study = Study.from_dict({**TINY, "grid": [{"model": ["vae"], "model.latent_dim": [2, 4]}]})
+    lines = []
+    rows = run_study(study, tmp_path, budget="quick", workers=2, log=lines.append)
+    assert sorted(r["run"] for r in rows) == [
+        "digits-vae-latent_dim2-seed0",
+        "digits-vae-latent_dim4-seed0",
+    ]
+    assert lines[-1].startswith("[2/2 done] finished")
+    # Same numbers as one process, up to float reduction order (workers use fewer threads).
+    serial = run_study(study, tmp_path / "serial", budget="quick", log=lambda _: None)
+    by_run = {r["run"]: r["accuracy"] for r in serial}
+    assert all(abs(r["accuracy"] - by_run[r["run"]]) < 0.02 for r in rows)

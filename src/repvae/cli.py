@@ -140,7 +140,15 @@ def cmd_study(args: argparse.Namespace) -> int:
     name = study.name + (f"-{overrides['data.name']}" if "data.name" in overrides else "")
     out = args.out or Path("studies") / f"{name}-{args.budget or 'default'}"
     command = "repvae " + " ".join(shlex.quote(a) for a in args.argv)
-    run_study(study, out, overrides=overrides, budget=args.budget, source=path, command=command)
+    run_study(
+        study,
+        out,
+        overrides=overrides,
+        budget=args.budget,
+        source=path,
+        command=command,
+        workers=args.workers,
+    )
     markdown_path, html_path = report_study(out)
     print(markdown_path.read_text())
     print(f"results: {out / 'results.csv'}\nreport: {html_path} (Markdown twin: {markdown_path})")
@@ -213,6 +221,7 @@ def parser() -> argparse.ArgumentParser:
             )
             s.add_argument("file", type=Path)
         s.add_argument("--budget", help="named budget of the study (e.g. quick, standard, full)")
+        s.add_argument("--workers", type=int, default=1, help="runs trained in parallel processes")
         s.add_argument("--data-root", type=Path)
         s.add_argument("--out", type=Path, help="study folder (default studies/<name>-<budget>)")
         s.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")

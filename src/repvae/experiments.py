@@ -26,8 +26,11 @@ import csv
 import functools
 import itertools
 import json
+import multiprocessing
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -326,6 +329,7 @@ def run_study(
     log: Callable[[str], None] | None = None,
     source: str | Path | None = None,
     command: str | None = None,
+    workers: int = 1,
 ) -> list[dict[str, Any]]:
     """Run every missing piece of the study; returns the collected results rows."""
     log = log or functools.partial(print, flush=True)
@@ -347,11 +351,34 @@ def run_study(
             sort_keys=False,
         )
     )
-    data_cache: dict = {}
     started = time.perf_counter()
-    for i, spec in enumerate(specs, 1):
+
+    def progress(done: int, current: str) -> None:
         elapsed = time.perf_counter() - started
-        eta = f", ETA {elapsed / (i - 1) * (len(specs) - i + 1) / 60:.1f} min" if i > 1 else ""
-        log(f"[{i}/{len(specs)}] {spec.id}{eta}")
-        execute_run(spec, study_dir, study.evaluate, data_cache)
+        eta = f", ETA {elapsed / done * (len(specs) - done) / 60:.1f} min" if done else ""
+        log(f"[{done}/{len(specs)} done] {current}{eta}")
+
+    if workers <= 1:
+        data_cache: dict = {}
+        for i, spec in enumerate(specs):
+            progress(i, f"running {spec.id}")
+            execute_run(spec, study_dir, study.evaluate, data_cache)
+    else:
+        # Separate processes (spawned: forking a process that has started OpenMP threads can
+        # deadlock), each with an equal share of the CPU threads.
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_worker_init, initargs=(threads,)
+        ) as pool:
+            futures = {pool.submit(execute_run, s, study_dir, study.evaluate, {}): s for s in specs}
+            for i, future in enumerate(as_completed(futures), 1):
+                future.result()  # re-raise a failed run's error here
+                progress(i, f"finished {futures[future].id}")
     return collect(study, specs, study_dir)
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
