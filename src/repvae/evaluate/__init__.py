@@ -1,4 +1,5 @@
-"""Measurements of representations: downstream probes."""
+"""Measurements of representations: downstream probes (`probes`) and information metrics
+(`information`: active units, mutual information, conditional entropy, intrinsic dimension)."""
 
 from repvae.evaluate.probes import (
     PROBES,
