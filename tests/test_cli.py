@@ -85,6 +85,13 @@ def test_train_embed_probe(tmp_path, capsys):
 
     assert main(["probe", f"{run}/embeddings/map.npz", "--probes", "knn"]) == 0
 
+    assert main(["evaluate", run]) == 0
+    info = _json(f"{run}/evaluation/information.json")
+    assert info["n"] == len(repvae.load_dataset("digits").test) and info["latent_dim"] == 4
+    assert 0 <= info["active_units"] <= 4 and info["mutual_information"] > 0
+    assert info["intrinsic_dimension"] == info["intrinsic_dimension_by_threshold"]["0.01"]
+    assert (tmp_path / "run" / "evaluation" / "eigenvalue_spectrum.png").stat().st_size > 0
+
 
 def test_save_load_gives_identical_map_embeddings(tmp_path):
     run = _train(tmp_path)

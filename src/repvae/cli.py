@@ -164,6 +164,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from repvae.evaluate.suite import evaluate
+    from repvae.run import load
+
+    run = load(args.run, device=args.device)
+    results = evaluate(run, only=tuple(args.only), split=args.split)
+    info = results.get("information")
+    if info:
+        print(f"{args.split} split, {info['n']} images, latent {info['latent_dim']}:")
+        threshold = info["active_units_threshold"]
+        print(f"  active units (Var_x E[z] > {threshold}): {info['active_units']}")
+        print(f"  E_x KL(q(z|x)||p(z)) (Zhang et al.'s MI): {info['mutual_information']:.2f} nats")
+        print(f"  E_x H(q(z|x)): {info['conditional_entropy']:.2f} nats")
+        sweep = ", ".join(f"{t}: {n}" for t, n in info["intrinsic_dimension_by_threshold"].items())
+        print(f"  intrinsic dimension (PCA, eigenvalue > t x largest): {sweep}")
+    print(f"written: {run.dir / 'evaluation'}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from repvae.demo import demo
 
@@ -226,6 +245,13 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--out", type=Path, help="study folder (default studies/<name>-<budget>)")
         s.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
         s.set_defaults(func=cmd_study)
+
+    ev = sub.add_parser("evaluate", help="measure a run's representations (evaluation/*.json)")
+    ev.add_argument("run", type=Path)
+    ev.add_argument("--only", nargs="+", default=["information"], help="metrics: information")
+    ev.add_argument("--split", choices=["train", "val", "test"], default="test")
+    ev.add_argument("--device", default=None)
+    ev.set_defaults(func=cmd_evaluate)
 
     r = sub.add_parser(
         "report", help="write a study's self-contained HTML report and Markdown twin"

@@ -364,3 +364,42 @@ def scatter_grid(
         panels, method=method, class_names=class_names, max_points=max_points, seed=seed
     )
     return _save(fig, path)
+
+
+# --- PCA eigenvalue spectrum (intrinsic dimension) --------------------------------------------
+
+
+def eigenvalue_spectrum(
+    spectra: dict[str, np.ndarray],
+    path: str | Path,
+    *,
+    threshold: float | None = None,
+    title: str = "",
+) -> Path:
+    """Sorted PCA eigenvalues of the MAP representations, one line per model, on a log axis
+    (Zhang et al.'s Figure 5); ``threshold`` (relative to each model's largest eigenvalue) is
+    drawn so the intrinsic-dimension count can be read off the plot."""
+    fig = _new_figure(6.0, 3.8)
+    ax = fig.add_subplot()
+    colours = method_colours(sorted(spectra))
+    for name, values in spectra.items():
+        values = np.sort(np.asarray(values, dtype=float))[::-1]
+        ranks = np.arange(1, len(values) + 1)
+        ax.plot(
+            ranks,
+            np.maximum(values / values[0], 1e-12),
+            marker="o",
+            ms=3,
+            label=name,
+            color=colours[name],
+        )
+    if threshold is not None:
+        ax.axhline(threshold, color="grey", ls="--", lw=1, label=f"threshold {threshold:g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("component (sorted by eigenvalue)")
+    ax.set_ylabel("eigenvalue / largest")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9)
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
