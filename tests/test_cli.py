@@ -168,3 +168,23 @@ def test_cpu_ddp_shards_batches_and_rank_zero_reports(tmp_path):
     assert done.stdout.count('"run"') == 1
     # 1,294 training images at batch 128: 11 batches per epoch alone, 6 per rank with two ranks.
     assert _json(run / "summary.json")["steps"] == 12
+
+
+def test_matryoshka_run_is_probed_at_every_nested_size_by_default(tmp_path, capsys):
+    run = str(tmp_path / "nested")
+    args = [
+        "train",
+        "--dataset",
+        "digits",
+        "--model",
+        "minfovae",
+        "--latent-dim",
+        "8",
+        "--epochs",
+        "1",
+    ]
+    assert main([*args, "--out", run, "--no-progress"]) == 0
+    assert main(["probe", run, "--probes", "linear"]) == 0
+    assert sorted(r["dims"] for r in _json(f"{run}/probes.json")) == [2, 8]
+    assert main(["probe", run, "--probes", "linear", "--dims", "4"]) == 0  # any prefix on request
+    assert sorted(r["dims"] for r in _json(f"{run}/probes.json")) == [2, 4, 8]

@@ -125,10 +125,13 @@ def embed(
     seed: int = 0,
     save: bool = True,
 ) -> dict[tuple[str, int | None], Embeddings]:
-    """Embeddings of ``splits`` for every (kind, dims) pair; each image is encoded once."""
+    """Embeddings of ``splits`` for every (kind, dims) pair; each image is encoded once.
+    ``dims=None`` means the full latent, or every nested prefix of a Matryoshka model."""
     for kind in kinds:
         parse_kind(kind)
-    dims_list = dims or [None]
+    # A Matryoshka model is embedded at every trained prefix unless sizes are given.
+    nested = run.model.prefixes if len(run.model.prefixes) > 1 else [None]
+    dims_list = dims or nested
     for m in dims_list:
         if m is not None and not 0 < m <= run.model.latent_dim:
             raise ValueError(f"dims {m} out of range 1..{run.model.latent_dim}")
