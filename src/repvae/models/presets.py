@@ -6,7 +6,8 @@
   lam = 1000 collapses the posterior (std 1.05, means spread 0.23: MAP 67.6 %, samples 25.7 %)
   because MMD is matched fastest by inflating every posterior's std; lam = 100 gives MAP 89.2 %
   and samples 87.6 % with the aggregate posterior matching the prior (means spread 1.05); lam =
-  10 is nearly deterministic (std 0.016) and its aggregate is 1.5x wider than the prior.
+  10 is nearly deterministic (std 0.016) and its aggregate is 1.5x wider than the prior
+  (benchmarks/infovae_lambda.py).
 - ``mvae`` / ``minfovae``: Matryoshka nesting [2, 8, 16, 32, 64, 128] capped at latent_dim
   (the full size is always included), on top of the VAE / InfoVAE losses.
 """
