@@ -267,7 +267,7 @@ def execute_run(spec: RunSpec, study_dir: Path, evaluation: Evaluation, data_cac
     embeddings = embed(
         run,
         kinds,
-        dims=sorted({m for _, m in todo}, key=lambda m: m or 0) if dims != [None] else None,
+        dims=sorted({m for _, m in todo}) if dims != [None] else None,
         data=data,
         save=False,
     )
