@@ -67,6 +67,17 @@ class ModelConfig:
     nesting_weights: list[float] | None = None
     shared_decoder: bool = False
     hidden: int = 256
+    # 8-bit likelihoods: components of the discretised logistic mixture (logistic_mixture).
+    n_mix: int = 10
+    # PixelVAE decoders (Zhang et al.): a PixelCNN head on decoder feature maps. "local" sees the
+    # causal pixels within `horizon` (h=0: conditionally independent), "full" stacks
+    # `head_layers` masked convs; `head_features` maps come from the decoder, `head_channels`
+    # is the head's width (the paper: 128).
+    decoder_head: str = "none"
+    horizon: int = 1
+    head_channels: int = 32
+    head_layers: int = 15
+    head_features: int = 16
 
 
 @dataclass
@@ -107,8 +118,9 @@ class Config:
         return self
 
 
-LIKELIHOODS = ("bernoulli", "gaussian")
-ARCHITECTURES = ("auto", "mlp", "conv", "resnet")
+LIKELIHOODS = ("bernoulli", "gaussian", "logistic_mixture", "categorical256")
+ARCHITECTURES = ("auto", "mlp", "mlp-bn", "conv", "resnet")
+HEADS = ("none", "local", "full")
 MMD_KERNELS = ("rbf", "imq")
 DEVICES = ("auto", "cpu", "cuda", "gpu", "mps")
 LOGGERS = ("csv", "tensorboard", "none")
@@ -137,6 +149,18 @@ def _check(cfg: Config) -> None:
     _require("model.mmd_bandwidths", len(m.mmd_bandwidths) > 0, "must not be empty")
     _require("model.mmd_prior_samples", m.mmd_prior_samples >= 2, "must be >= 2")
     _require("model.hidden", m.hidden >= 1, "must be >= 1")
+    _require("model.n_mix", m.n_mix >= 1, "must be >= 1")
+    _choice("model.decoder_head", m.decoder_head, HEADS)
+    _require("model.horizon", m.horizon >= 0, "must be >= 0")
+    _require("model.head_channels", m.head_channels >= 1, "must be >= 1")
+    _require("model.head_layers", m.head_layers >= 1, "must be >= 1")
+    _require("model.head_features", m.head_features >= 1, "must be >= 1")
+    if m.decoder_head != "none":
+        _require(
+            "model.likelihood",
+            m.likelihood in ("logistic_mixture", "categorical256"),
+            "a PixelCNN decoder head needs an 8-bit likelihood (logistic_mixture, categorical256)",
+        )
     if m.nesting is not None:
         _require("model.nesting", len(m.nesting) > 0, "must not be empty (use null for none)")
         _require(

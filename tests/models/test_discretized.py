@@ -214,7 +214,7 @@ def test_categorical_normalises_and_matches_torch():
     torch.testing.assert_close(total, torch.tensor(1.0), rtol=0, atol=1e-5)
     mean = (torch.softmax(logits, 2) * VALUES.view(1, 1, 256, 1, 1)).sum(2)
     torch.testing.assert_close(lik.mean(params), mean)
-    assert lik.out_channels(3) == 3 * lik.params_per_channel
+    assert lik.out_channels(3) == 3 * 256
 
 
 def test_categorical_sample_is_exact_and_follows_the_softmax():
@@ -227,9 +227,7 @@ def test_categorical_sample_is_exact_and_follows_the_softmax():
     assert 0.5 * (counts / 20000 - torch.softmax(logits.double(), 0)).abs().sum() < 0.05
 
 
-def test_mixture_has_no_params_per_channel_and_sizes_the_decoder():
+def test_mixture_sizes_the_decoder():
     lik = DiscretizedLogisticMixture(n_mix=10)
     assert lik.out_channels(1) == 30
     assert lik.out_channels(3) == 100
-    with pytest.raises(NotImplementedError, match="out_channels"):
-        _ = lik.params_per_channel

@@ -41,23 +41,16 @@ class DiscretizedLogisticMixture(Likelihood):
     Decoder output layout along dim 1 (``n = n_mix``, C channels, P = C(C-1)/2 pairs):
     ``[logits (n) | means (C*n) | log_scales (C*n) | coefficients (P*n)]``, each block
     channel-major; coefficient pairs are ordered (1,0), (2,0), (2,1), ... as in PixelCNN++.
-    Gray: 3n channels, RGB: 10n. Since 10n is not a multiple of 3, there is no
-    ``params_per_channel``: the VAE must size its decoder with ``out_channels(C)``.
+    Gray: 3n channels, RGB: 10n (not a multiple of 3: decoders are sized by ``out_channels``).
     """
+
+    discrete = True
 
     def __init__(self, n_mix: int = 10) -> None:
         super().__init__()
         self.n_mix = n_mix
 
-    @property
-    def params_per_channel(self) -> int:  # type: ignore[override]
-        raise NotImplementedError(
-            "DiscretizedLogisticMixture has no per-channel parameter count; "
-            "size the decoder with likelihood.out_channels(channels)"
-        )
-
     def out_channels(self, channels: int) -> int:
-        """Number of decoder output maps for images with ``channels`` channels."""
         pairs = channels * (channels - 1) // 2
         return self.n_mix * (1 + 2 * channels + pairs)
 
@@ -176,7 +169,7 @@ class Categorical256(Likelihood):
     Layout: ``params.reshape(B, C, 256, H, W)``, i.e. 256 consecutive logits per channel.
     """
 
-    params_per_channel = 256
+    discrete = True
 
     def out_channels(self, channels: int) -> int:
         return 256 * channels

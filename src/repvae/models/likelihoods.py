@@ -12,11 +12,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from repvae.config import ModelConfig
+
 
 class Likelihood(nn.Module):
-    """Maps decoder outputs (``params``) to log p(x|z), a mean image and samples."""
+    """Maps decoder outputs (``params``) to log p(x|z), a mean image and samples.
 
-    params_per_channel = 1
+    ``discrete`` likelihoods put their mass on the 256 values k/255, so their negative
+    log-likelihood is a code length (bits/dim comparable with the literature); the others are a
+    mass function on intensities (Bernoulli) or a density (Gaussian) and are not.
+    """
+
+    discrete = False
+
+    def out_channels(self, channels: int) -> int:
+        """Number of decoder output maps for images with ``channels`` channels."""
+        return channels
 
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -24,7 +35,9 @@ class Likelihood(nn.Module):
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def sample(self, params: torch.Tensor) -> torch.Tensor:
+    def sample(
+        self, params: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -38,8 +51,10 @@ class Bernoulli(Likelihood):
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(params)
 
-    def sample(self, params: torch.Tensor) -> torch.Tensor:
-        return torch.bernoulli(torch.sigmoid(params))
+    def sample(
+        self, params: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        return torch.bernoulli(torch.sigmoid(params), generator=generator)
 
 
 class Gaussian(Likelihood):
@@ -59,13 +74,26 @@ class Gaussian(Likelihood):
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         return params.clamp(0, 1)
 
-    def sample(self, params: torch.Tensor) -> torch.Tensor:
-        return (params + torch.exp(self.log_sigma) * torch.randn_like(params)).clamp(0, 1)
+    def sample(
+        self, params: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        noise = torch.randn(
+            params.shape, generator=generator, dtype=params.dtype, device=params.device
+        )
+        return (params + torch.exp(self.log_sigma) * noise).clamp(0, 1)
 
 
-def build_likelihood(name: str, channels: int, sigma: float, learn_sigma: bool) -> Likelihood:
+def build_likelihood(config: ModelConfig, channels: int) -> Likelihood:
+    """The likelihood ``config.likelihood`` names, for images with ``channels`` channels."""
+    from repvae.models.discretized import Categorical256, DiscretizedLogisticMixture
+
+    name = config.likelihood
     if name == "bernoulli":
         return Bernoulli()
     if name == "gaussian":
-        return Gaussian(channels, sigma, learn_sigma)
+        return Gaussian(channels, config.sigma, config.learn_sigma)
+    if name == "logistic_mixture":
+        return DiscretizedLogisticMixture(config.n_mix)
+    if name == "categorical256":
+        return Categorical256()
     raise ValueError(f"model.likelihood: unknown likelihood {name!r}")

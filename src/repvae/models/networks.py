@@ -1,6 +1,7 @@
 """Encoder and decoder networks, chosen by input shape (overridable with model.architecture).
 
 - ``mlp``: tiny images (the embedded 8x8 digits).
+- ``mlp-bn``: the PixelVAE paper's MNIST networks, MLPs with BatchNorm (hidden 500 there).
 - ``conv``: the reference slides' MNIST architecture, 2 conv + 2 linear layers each way; works
   for any size divisible by 4 (28x28 gray, 32x32).
 - ``resnet``: a small residual conv pair for 32x32 RGB.
@@ -10,6 +11,8 @@ Every encoder maps x [B, C, H, W] to 2 * latent_dim numbers; every decoder maps 
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 from torch import nn
 
@@ -21,28 +24,31 @@ def choose_architecture(shape: tuple[int, int, int]) -> str:
     return "conv" if c == 1 else "resnet"
 
 
-def mlp_encoder(shape: tuple[int, int, int], out: int, hidden: int) -> nn.Module:
+def _mlp(inputs: int, hidden: int, out: int, batch_norm: bool) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for n_in in (inputs, hidden):
+        layers += [nn.Linear(n_in, hidden), *([nn.BatchNorm1d(hidden)] if batch_norm else [])]
+        layers.append(nn.ReLU())
+    return [*layers, nn.Linear(hidden, out)]
+
+
+def mlp_encoder(
+    shape: tuple[int, int, int], out: int, hidden: int, batch_norm: bool = False
+) -> nn.Module:
     c, h, w = shape
-    return nn.Sequential(
-        nn.Flatten(),
-        nn.Linear(c * h * w, hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, out),
-    )
+    return nn.Sequential(nn.Flatten(), *_mlp(c * h * w, hidden, out, batch_norm))
 
 
 def mlp_decoder(
-    latent: int, shape: tuple[int, int, int], out_channels: int, hidden: int
+    latent: int,
+    shape: tuple[int, int, int],
+    out_channels: int,
+    hidden: int,
+    batch_norm: bool = False,
 ) -> nn.Module:
     _, h, w = shape
     return nn.Sequential(
-        nn.Linear(latent, hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, out_channels * h * w),
+        *_mlp(latent, hidden, out_channels * h * w, batch_norm),
         nn.Unflatten(1, (out_channels, h, w)),
     )
 
@@ -129,8 +135,18 @@ def resnet_decoder(
     )
 
 
-ENCODERS = {"mlp": mlp_encoder, "conv": conv_encoder, "resnet": resnet_encoder}
-DECODERS = {"mlp": mlp_decoder, "conv": conv_decoder, "resnet": resnet_decoder}
+ENCODERS = {
+    "mlp": mlp_encoder,
+    "mlp-bn": partial(mlp_encoder, batch_norm=True),
+    "conv": conv_encoder,
+    "resnet": resnet_encoder,
+}
+DECODERS = {
+    "mlp": mlp_decoder,
+    "mlp-bn": partial(mlp_decoder, batch_norm=True),
+    "conv": conv_decoder,
+    "resnet": resnet_decoder,
+}
 
 
 def build_networks(

@@ -10,7 +10,8 @@ loss weights and in which latent prefixes are decoded:
 
 With no nesting the only prefix is the full latent; beta=1, alpha=lam=0 is the true negative ELBO.
 Each prefix has its own decoder (as in the reference project) unless ``shared_decoder``, where
-one decoder reads the prefix zero-padded to full size.
+one decoder reads the prefix zero-padded to full size. With ``decoder_head`` (PixelVAE) each decoder
+produces feature maps and a PixelCNN head turns them and the image into likelihood parameters.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from repvae.config import ModelConfig
 from repvae.models.distributions import DiagonalGaussian
 from repvae.models.likelihoods import build_likelihood
 from repvae.models.networks import build_networks
+from repvae.models.pixelcnn import ancestral_sample, build_head, to_signed
 from repvae.models.regularisers import mmd_unbiased
 
 MIN_STD = 1e-4
@@ -48,18 +50,36 @@ class VAE(nn.Module):
         self.weights = (
             list(config.nesting_weights) if config.nesting_weights else [1.0] * len(self.prefixes)
         )
-        self.likelihood = build_likelihood(
-            config.likelihood, shape[0], config.sigma, config.learn_sigma
-        )
+        self.likelihood = build_likelihood(config, shape[0])
         decoder_latents = [self.latent_dim] if config.shared_decoder else self.prefixes
+        params = self.likelihood.out_channels(shape[0])
+        with_head = config.decoder_head != "none"
         self.encoder, self.decoders = build_networks(
             config.architecture,
             self.shape,
             self.latent_dim,
             decoder_latents,
-            shape[0] * self.likelihood.params_per_channel,
+            config.head_features if with_head else params,
             config.hidden,
         )
+        self.heads = nn.ModuleList(
+            build_head(
+                config.decoder_head,
+                config.head_features,
+                shape[0],
+                params,
+                horizon=config.horizon,
+                channels=config.head_channels,
+                layers=config.head_layers,
+            )
+            for _ in decoder_latents
+            if with_head
+        )
+
+    @property
+    def autoregressive(self) -> bool:
+        """True when p(x|z) is a PixelCNN: decoding needs x, sampling goes pixel by pixel."""
+        return bool(self.heads) and self.heads[0].autoregressive
 
     @staticmethod
     def preprocess(x: torch.Tensor) -> torch.Tensor:
@@ -72,15 +92,34 @@ class VAE(nn.Module):
         mean, raw_std = h.chunk(2, dim=1)
         return DiagonalGaussian(mean, F.softplus(raw_std) + MIN_STD)
 
-    def decode(self, z: torch.Tensor, prefix: int | None = None) -> torch.Tensor:
-        """Likelihood parameters from z; ``prefix`` picks the Matryoshka decoder for z[:prefix]."""
-        m = z.shape[-1] if prefix is None else prefix
-        z = z[..., :m]
+    def _decoder_index(self, m: int) -> int:
         if self.config.shared_decoder:
-            return self.decoders[0](F.pad(z, (0, self.latent_dim - m)))
+            return 0
         if m not in self.prefixes:
             raise ValueError(f"no decoder for prefix {m}; trained prefixes: {self.prefixes}")
-        return self.decoders[self.prefixes.index(m)](z)
+        return self.prefixes.index(m)
+
+    def _features(self, z: torch.Tensor, prefix: int | None) -> tuple[torch.Tensor, int]:
+        """Decoder output for z[:prefix] (the zero-padded latent for a shared decoder)."""
+        m = z.shape[-1] if prefix is None else prefix
+        z = z[..., :m]
+        index = self._decoder_index(m)
+        if self.config.shared_decoder:
+            z = F.pad(z, (0, self.latent_dim - m))
+        return self.decoders[index](z), index
+
+    def decode(
+        self, z: torch.Tensor, prefix: int | None = None, x: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Likelihood parameters from z; ``prefix`` picks the Matryoshka decoder for z[:prefix].
+
+        An autoregressive (PixelCNN) decoder also reads the image ``x`` (in [0, 1]) under
+        teacher forcing: the parameters of pixel (i, j) depend only on z and earlier pixels.
+        """
+        features, index = self._features(z, prefix)
+        if not self.heads:
+            return features
+        return self.heads[index](features, None if x is None else to_signed(x))
 
     def loss(self, x: torch.Tensor, beta_scale: float = 1.0) -> LossTerms:
         """Batch-averaged negative (generalised) ELBO; ``beta_scale`` implements KL warm-up."""
@@ -100,7 +139,7 @@ class VAE(nn.Module):
         terms: dict[str, torch.Tensor] = {}
         nested = len(self.prefixes) > 1
         for m, w in zip(self.prefixes, self.weights, strict=True):
-            recon = -self.likelihood.log_prob(self.decode(z, m), target).mean()
+            recon = -self.likelihood.log_prob(self.decode(z, m, target), target).mean()
             kl = kl_dims[:, :m].sum(1).mean()
             loss_m = recon + kl_weight * kl
             suffix = f"/{m}" if nested else ""
@@ -114,15 +153,31 @@ class VAE(nn.Module):
         return LossTerms(total, terms)
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor, prefix: int | None = None) -> torch.Tensor:
-        """Mean reconstruction in [0, 1] from the posterior mean."""
-        return self.likelihood.mean(self.decode(self.encode(x).mean, prefix or self.prefixes[-1]))
+    def generate(
+        self, z: torch.Tensor, prefix: int | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Images in [0, 1] for latents z: the mean of p(x|z), or for a PixelCNN decoder (which
+        has no closed-form mean) an ancestral draw, pixel by pixel with the features cached."""
+        prefix = prefix or self.prefixes[-1]
+        if not self.autoregressive:
+            return self.likelihood.mean(self.decode(z, prefix))
+        features, index = self._features(z, prefix)
+        return ancestral_sample(
+            self.heads[index], self.likelihood, features, self.shape[0], generator
+        )
+
+    @torch.no_grad()
+    def reconstruct(
+        self, x: torch.Tensor, prefix: int | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Reconstruction in [0, 1] from the posterior mean (see ``generate``)."""
+        return self.generate(self.encode(x).mean, prefix, generator)
 
     @torch.no_grad()
     def sample(
         self, n: int, generator: torch.Generator | None = None, prefix: int | None = None
     ) -> torch.Tensor:
-        """Mean images decoded from prior draws."""
+        """Images decoded from prior draws (see ``generate``)."""
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, generator=generator, device=device)
-        return self.likelihood.mean(self.decode(z, prefix or self.prefixes[-1]))
+        return self.generate(z, prefix, generator)
