@@ -32,6 +32,24 @@ def test_split_and_image_data() -> None:
         ImageData("x", s, split(1), split(2, (3, 2, 2)), 2, ("a", "b"))
 
 
+def test_factors_are_validated() -> None:
+    images, labels = torch.zeros((3, 1, 2, 2), dtype=torch.uint8), torch.zeros(3, dtype=torch.int64)
+    factors = torch.zeros((3, 2), dtype=torch.int64)
+    s = Split(images, labels, factors.t().contiguous().t())
+    assert s.factors is not None and s.factors.is_contiguous()
+    assert Split(images, labels).factors is None
+    with pytest.raises(ValueError, match="int64"):
+        Split(images, labels, factors.int())
+    with pytest.raises(ValueError, match="factor rows"):
+        Split(images, labels, factors[:2])
+    data = ImageData("x", s, s, s, 1, ("a",), ("f", "g"))
+    assert data.factor_names == ("f", "g")
+    with pytest.raises(ValueError, match="2 factors but 1 factor names"):
+        ImageData("x", s, s, s, 1, ("a",), ("f",))
+    with pytest.raises(ValueError, match="val has no factors"):
+        ImageData("x", s, Split(images, labels), s, 1, ("a",), ("f", "g"))
+
+
 def test_data_root_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
@@ -48,7 +66,7 @@ def test_data_root_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_dataset_names() -> None:
-    assert DATASETS == ("digits", "mnist", "fashion-mnist", "cifar10", "svhn")
+    assert DATASETS == ("digits", "mnist", "fashion-mnist", "cifar10", "svhn", "shapes", "dsprites")
     assert load_dataset("Digits").name == "digits"
     with pytest.raises(DatasetError, match=r"Unknown dataset 'imagenet'.*fashion-mnist.*folder:"):
         load_dataset("imagenet")

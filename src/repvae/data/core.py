@@ -24,14 +24,17 @@ ROOT_HINT = (
 
 @dataclass(frozen=True, repr=False)
 class Split:
-    """One split as two aligned tensors.
+    """One split as aligned tensors: images, labels and, for synthetic data, generative factors.
 
     Images stay uint8 so that a whole dataset fits in memory at a quarter of the float size;
-    conversion to float happens per batch, where the model needs it.
+    conversion to float happens per batch, where the model needs it. Factors (the index of each
+    generative factor's value) are what disentanglement metrics score against; datasets that do
+    not know them leave None.
     """
 
     images: torch.Tensor  # uint8 [N, C, H, W]
     labels: torch.Tensor  # int64 [N]
+    factors: torch.Tensor | None = None  # int64 [N, F]
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -48,6 +51,18 @@ class Split:
             raise ValueError(
                 f"Split has {self.images.shape[0]} images but {self.labels.shape[0]} labels"
             )
+        if self.factors is not None:
+            if self.factors.dtype != torch.int64 or self.factors.ndim != 2:
+                raise ValueError(
+                    f"Split.factors must be int64 [N, F], got {self.factors.dtype} "
+                    f"{tuple(self.factors.shape)}"
+                )
+            if self.factors.shape[0] != self.images.shape[0]:
+                raise ValueError(
+                    f"Split has {self.images.shape[0]} images but {self.factors.shape[0]} "
+                    "factor rows"
+                )
+            object.__setattr__(self, "factors", self.factors.contiguous())
         # Frozen dataclass: assigning through object is the sanctioned way to normalise a field.
         object.__setattr__(self, "images", self.images.contiguous())
         object.__setattr__(self, "labels", self.labels.contiguous())
@@ -62,7 +77,11 @@ class Split:
 
 @dataclass(frozen=True)
 class ImageData:
-    """A dataset with fixed train/val/test splits and its class names."""
+    """A dataset with fixed train/val/test splits, its class names and its factor names.
+
+    `factor_names` is empty unless every split carries factors, so code that needs factors can
+    test one field instead of three splits.
+    """
 
     name: str
     train: Split
@@ -70,6 +89,7 @@ class ImageData:
     test: Split
     num_classes: int
     class_names: tuple[str, ...]
+    factor_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.class_names) != self.num_classes:
@@ -86,6 +106,14 @@ class ImageData:
             labels = split.labels
             if len(split) and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
                 raise ValueError(f"{self.name}: {split_name} has labels outside 0..num_classes-1")
+            if split.factors is None:
+                if self.factor_names:
+                    raise ValueError(f"{self.name}: {split_name} has no factors but factor names")
+            elif split.factors.shape[1] != len(self.factor_names):
+                raise ValueError(
+                    f"{self.name}: {split_name} has {split.factors.shape[1]} factors but "
+                    f"{len(self.factor_names)} factor names"
+                )
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -107,3 +135,6 @@ class Arrays:
     test_images: np.ndarray
     test_labels: np.ndarray
     class_names: tuple[str, ...]
+    train_factors: np.ndarray | None = None  # int64 [N, F]
+    test_factors: np.ndarray | None = None
+    factor_names: tuple[str, ...] = ()

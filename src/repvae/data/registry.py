@@ -13,9 +13,11 @@ import torch
 from .cifar import load_cifar10
 from .core import Arrays, DatasetError, ImageData, Split
 from .digits import load_digits
+from .dsprites import load_dsprites
 from .folder import load_folder
 from .idx import FASHION_MNIST, MNIST, load_idx
 from .paths import data_root
+from .shapes import load_shapes
 from .splits import holdout_indices
 from .svhn import load_svhn
 from .transforms import resize, to_grayscale
@@ -28,13 +30,18 @@ _LOADERS: dict[str, Callable[[Path, bool], Arrays]] = {
     "fashion-mnist": lambda root, download: load_idx(FASHION_MNIST, root, download),
     "cifar10": load_cifar10,
     "svhn": load_svhn,
+    "shapes": lambda root, download: load_shapes(),
+    "dsprites": lambda root, download: load_dsprites(root),
 }
 
 DATASETS: tuple[str, ...] = tuple(_LOADERS)
 
 
-def _split(images: torch.Tensor, labels: np.ndarray, index: np.ndarray) -> Split:
-    return Split(images[torch.from_numpy(index)], torch.from_numpy(labels[index]))
+def _split(
+    images: torch.Tensor, labels: np.ndarray, factors: np.ndarray | None, index: np.ndarray
+) -> Split:
+    rows = None if factors is None else torch.from_numpy(factors[index])
+    return Split(images[torch.from_numpy(index)], torch.from_numpy(labels[index]), rows)
 
 
 def load_dataset(
@@ -87,9 +94,14 @@ def load_dataset(
     keep, held_out = holdout_indices(len(arrays.train_labels), val_size, seed)
     return ImageData(
         name=name,
-        train=_split(train_images, arrays.train_labels, keep),
-        val=_split(train_images, arrays.train_labels, held_out),
-        test=Split(test_images, torch.from_numpy(arrays.test_labels)),
+        train=_split(train_images, arrays.train_labels, arrays.train_factors, keep),
+        val=_split(train_images, arrays.train_labels, arrays.train_factors, held_out),
+        test=Split(
+            test_images,
+            torch.from_numpy(arrays.test_labels),
+            None if arrays.test_factors is None else torch.from_numpy(arrays.test_factors),
+        ),
         num_classes=len(arrays.class_names),
         class_names=arrays.class_names,
+        factor_names=arrays.factor_names,
     )
