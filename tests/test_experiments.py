@@ -167,3 +167,60 @@ def test_parallel_workers_complete_the_study(tmp_path):
     serial = run_study(study, tmp_path / "serial", budget="quick", log=lambda _: None)
     by_run = {r["run"]: r["accuracy"] for r in serial}
     assert all(abs(r["accuracy"] - by_run[r["run"]]) < 0.02 for r in rows)
+
+
+def test_study_with_metrics_and_seeds_reports_a_summary_beside_published_values(tmp_path):
+    from repvae.report.study import read_published, summary_table
+
+    spec = {
+        **TINY,
+        "base": {
+            "data": {"name": "digits"},
+            "model": {"hidden": 16, "head_channels": 4, "head_layers": 2, "n_mix": 2},
+            "train": {"epochs": 1, "progress": False},
+        },
+        "grid": [{"model": ["pixelvae-h0", "lpvae-h1"], "model.latent_dim": [3]}],
+        "seeds": [0, 1],
+        "evaluate": {
+            "kinds": ["map"],
+            "probes": ["linear"],
+            "metrics": ["information", "likelihood"],
+            "settings": {"iw_samples": 3, "likelihood_images": 20},
+        },
+        "labels": {"pixelvae-h0": "VAE (h=0)", "lpvae-h1": "LPVAE h=1"},
+    }
+    rows = run_study(Study.from_dict(spec), tmp_path, log=lambda _: None)
+    metrics = {(r["run"], r["metric"]): r["value"] for r in rows}
+    assert len(rows) == 4 * (1 + 4 + 4)  # runs x (probe + information + likelihood values)
+    assert 0 < metrics[("digits-lpvae-h1-latent_dim3-seed1", "bpd_elbo")] < 8.5
+    assert metrics[("digits-lpvae-h1-latent_dim3-seed1", "intrinsic_dimension")] <= 3
+    published = tmp_path / "published.csv"
+    published.write_text(
+        "dataset,method,quantity,value,where,note\n"
+        "digits,LPVAE h=1,bpd_elbo,1.5,test,\n"
+        'digits,LPVAE h=1,"linear probe, map (split)",0.5,test,\n'
+    )
+    table = summary_table(rows, read_published(published))
+    line = next(t for t in table if t["method"] == "LPVAE h=1" and t["quantity"] == "bpd_elbo")
+    values = [metrics[(f"digits-lpvae-h1-latent_dim3-seed{s}", "bpd_elbo")] for s in (0, 1)]
+    mean = sum(values) / 2
+    assert line["seeds"] == 2 and line["published"] == "1.500"
+    assert line["ours (mean ± std)"].startswith(f"{mean:.3f} ± ")
+    assert line["difference"] == f"{mean - 1.5:.3f}"
+    probe = next(
+        t for t in table if t["quantity"] == "linear probe, map (split)" and t["published"]
+    )
+    assert probe["published"] == "50.00"
+    # a second call finds everything done: nothing is recomputed
+    again = run_study(Study.from_dict(spec), tmp_path, log=lambda _: None)
+    assert sorted(map(str, again)) == sorted(map(str, rows))
+
+
+def test_builtin_pixelvae_study_is_valid():
+    study = load_study(builtin_study("pixelvae")).with_budget("quick")
+    specs = study.runs()
+    assert len(specs) == 12 and specs[0].id == "mnist-pixelvae-h0-seed0"
+    heads = {(s.config.model.decoder_head, s.config.model.horizon) for s in specs}
+    assert heads == {("local", 0), ("local", 1), ("local", 2), ("full", 0)}
+    assert all(s.config.model.likelihood == "logistic_mixture" for s in specs)
+    assert study.evaluate.metrics == ["information", "likelihood"]

@@ -165,22 +165,100 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from repvae.evaluate.suite import evaluate
+    from repvae.evaluate.suite import METRICS, Settings, evaluate
     from repvae.run import load
 
     run = load(args.run, device=args.device)
-    results = evaluate(run, only=tuple(args.only), split=args.split)
-    info = results.get("information")
-    if info:
-        print(f"{args.split} split, {info['n']} images, latent {info['latent_dim']}:")
-        threshold = info["active_units_threshold"]
-        print(f"  active units (Var_x E[z] > {threshold}): {info['active_units']}")
-        print(f"  E_x KL(q(z|x)||p(z)) (Zhang et al.'s MI): {info['mutual_information']:.2f} nats")
-        print(f"  E_x H(q(z|x)): {info['conditional_entropy']:.2f} nats")
-        sweep = ", ".join(f"{t}: {n}" for t, n in info["intrinsic_dimension_by_threshold"].items())
-        print(f"  intrinsic dimension (PCA, eigenvalue > t x largest): {sweep}")
+    only = list(args.only or METRICS)
+    if args.bpd and "likelihood" not in only:
+        only = [*([] if args.only is None else only), "likelihood"]
+    settings = Settings(
+        kinds=args.kind,
+        probes=args.probes,
+        protocol=args.protocol,
+        folds=args.folds,
+        probe_subset=args.probe_subset,
+        iw_samples=args.iw_samples,
+        likelihood_images=None if args.iw_images == 0 else args.iw_images,
+        fid_samples=args.fid_samples,
+        disentanglement_fast=args.fast,
+        seed=args.seed,
+    )
+    results = evaluate(run, only=only, split=args.split, settings=settings, log=print)
+    for line in summary_lines(results):
+        print(line)
     print(f"written: {run.dir / 'evaluation'}")
     return 0
+
+
+def _headline_scores(report: dict) -> dict[str, float]:
+    """The scalar scores of a disentanglement report (nested dicts flattened one level)."""
+    scores = {}
+    for key, value in report.items():
+        if isinstance(value, float):
+            scores[key] = value
+        elif isinstance(value, dict):
+            scores.update({f"{key}.{k}": v for k, v in value.items() if isinstance(v, float)})
+    return scores
+
+
+def _fid_headline(report: dict) -> dict:
+    return {k: v for k, v in report.items() if "fid" in k and not isinstance(v, dict | list)}
+
+
+def summary_lines(results: dict) -> list[str]:
+    """One screen of the headline numbers of ``evaluate``'s results."""
+    lines = []
+    for r in results.get("probes", {}).get("results", []):
+        lines.append(
+            f"  probe {r['probe']:<8} {r['kind']:<10} {r['protocol']:<5} "
+            f"{100 * r['accuracy']:6.2f}%  (n_train {r['n_train']}, n_test {r['n_test']})"
+        )
+    eff = results.get("label_efficiency")
+    if eff:
+        for size in eff["sizes"]:
+            lines.append(
+                f"  labels {size['label']:>6}: {100 * size['mean']:6.2f}% ± {100 * size['std']:.2f}"
+            )
+        lines.append(
+            f"  statistical efficiency acc(100)/acc(10000): {eff['statistical_efficiency']}"
+        )
+    info = results.get("information")
+    if info:
+        lines += [
+            f"  active units (Var_x E[z] > {info['active_units_threshold']}): "
+            f"{info['active_units']} of {info['latent_dim']}",
+            f"  E_x KL(q(z|x)||p(z)) (Zhang et al.'s MI): {info['mutual_information']:.2f} nats",
+            f"  E_x H(q(z|x)): {info['conditional_entropy']:.2f} nats",
+            "  intrinsic dimension (PCA, eigenvalue > t x largest): "
+            + ", ".join(f"{t}: {n}" for t, n in info["intrinsic_dimension_by_threshold"].items()),
+        ]
+    lik = results.get("likelihood")
+    if lik:
+        for name, label in (("negative_elbo", "-ELBO (1 sample)"), ("negative_iwae", "-IWAE")):
+            b = lik[name]
+            bpd = f", {b['bits_per_dim']:.4f} bits/dim" if b["bits_per_dim"] is not None else ""
+            k = f" K={lik['iwae_samples']}" if name == "negative_iwae" else ""
+            lines.append(f"  {label}{k}: {b['nats']:.2f} nats{bpd}")
+        lines.append(f"  ({lik['note']}; {lik['n_images']} images)")
+    dis = results.get("disentanglement")
+    if dis:
+        if "skipped" in dis:
+            lines.append(f"  disentanglement skipped: {dis['skipped']}")
+        for kind in ("map", "sample"):
+            if kind in dis:
+                d = dis[kind]
+                lines.append(
+                    f"  disentanglement ({kind}): "
+                    + ", ".join(f"{k} {v:.3f}" for k, v in _headline_scores(d).items())
+                )
+    fid = results.get("fid")
+    if fid:
+        lines.append(f"  FID: {json.dumps(_fid_headline(fid))}")
+    for metric in ("pictures", "latent_space"):
+        if metric in results:
+            lines.append(f"  {metric}: {', '.join(results[metric]['figures'].values())}")
+    return lines
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -246,10 +324,29 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
         s.set_defaults(func=cmd_study)
 
+    from repvae.evaluate.suite import METRICS, Settings
+
+    defaults = Settings()
     ev = sub.add_parser("evaluate", help="measure a run's representations (evaluation/*.json)")
     ev.add_argument("run", type=Path)
-    ev.add_argument("--only", nargs="+", default=["information"], help="metrics: information")
+    ev.add_argument("--only", nargs="+", choices=METRICS, help="metrics (default: all)")
+    ev.add_argument("--bpd", action="store_true", help="the likelihood bounds (with --only: add)")
     ev.add_argument("--split", choices=["train", "val", "test"], default="test")
+    ev.add_argument("--kind", nargs="+", default=defaults.kinds, help=kinds_help)
+    ev.add_argument("--probes", nargs="+", default=defaults.probes)
+    ev.add_argument("--protocol", choices=["split", "cv"], default=defaults.protocol)
+    ev.add_argument("--folds", type=int, default=defaults.folds)
+    ev.add_argument("--probe-subset", type=int, help="training images for the probes")
+    ev.add_argument("--iw-samples", type=int, default=defaults.iw_samples, help="IWAE K")
+    ev.add_argument(
+        "--iw-images",
+        type=int,
+        default=defaults.likelihood_images,
+        help="test images for the likelihood bounds (0: all)",
+    )
+    ev.add_argument("--fid-samples", type=int, default=defaults.fid_samples)
+    ev.add_argument("--fast", action="store_true", help="cheaper disentanglement settings")
+    ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--device", default=None)
     ev.set_defaults(func=cmd_evaluate)
 

@@ -7,17 +7,19 @@ missing and collects one results table.
       - {model: [vae, infovae], model.latent_dim: [2, 8, 16]}
       - {model: [minfovae], model.latent_dim: [16]}
     seeds: [0]
-    evaluate: {kinds: [map, sample], probes: [mlp], protocol: cv, folds: 5, subset: null}
+    evaluate: {kinds: [map, sample], probes: [mlp], protocol: cv, folds: 5, subset: null,
+               metrics: [information, likelihood], settings: {iw_samples: 100}}
     budgets: {quick: {train.epochs: 2, evaluate.subset: 10000}}
     labels: {vae: VAE}                                      # display names of presets
 
 Axis keys are dotted config fields, or ``model`` for a preset of ``repvae.models.presets``.
-Nested (Matryoshka) models are probed at every prefix size. Each run lives in
-``STUDY/runs/<run-id>/``; a run with weights is not retrained, a run with a checkpoint resumes,
-and probe results already in its ``probes.json`` are not recomputed, so an interrupted study (or
-one that gained an axis value) completes only what is missing. ``STUDY/results.csv`` (one row
-per run x representation x prefix x probe) is rebuilt from the run folders and is the single
-source for reports.
+Nested (Matryoshka) models are probed at every prefix size; ``evaluate.metrics`` names metrics
+of ``repvae evaluate`` (``evaluate.settings`` sets its options) to compute for every run. Each
+run lives in ``STUDY/runs/<run-id>/``; a run with weights is not retrained, a run with a
+checkpoint resumes, and probe or metric results already in its folder are not recomputed, so an
+interrupted study (or one that gained an axis value) completes only what is missing.
+``STUDY/results.csv`` (one row per run x representation x prefix x probe or metric) is rebuilt
+from the run folders and is the single source for reports.
 """
 
 from __future__ import annotations
@@ -36,13 +38,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from repvae.api import probe_embeddings, record_results
 from repvae.config import Config, ConfigError, apply_overrides, from_dict
 from repvae.models.presets import PRESETS
-from repvae.represent import Embeddings, embed
+from repvae.represent import embed
 
 RESULT_COLUMNS = [
     "run",
@@ -60,7 +61,25 @@ RESULT_COLUMNS = [
     "n_test",
     "train_seconds",
     "epochs",
+    "metric",
+    "value",
 ]
+
+# The scalar headline numbers of each study metric (evaluation/<metric>.json), by path.
+METRIC_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
+    "information": {
+        "mutual_information": ("mutual_information",),
+        "intrinsic_dimension": ("intrinsic_dimension",),
+        "active_units": ("active_units",),
+        "conditional_entropy": ("conditional_entropy",),
+    },
+    "likelihood": {
+        "bpd_elbo": ("negative_elbo", "bits_per_dim"),
+        "bpd_iwae": ("negative_iwae", "bits_per_dim"),
+        "nats_elbo": ("negative_elbo", "nats"),
+        "nats_iwae": ("negative_iwae", "nats"),
+    },
+}
 
 
 @dataclass
@@ -70,6 +89,8 @@ class Evaluation:
     protocol: str = "split"
     folds: int = 5
     subset: int | None = None  # probe on a seeded subset of this many training images
+    metrics: list[str] = field(default_factory=list)  # see METRIC_VALUES
+    settings: dict[str, Any] = field(default_factory=dict)  # repvae.evaluate.suite.Settings
 
 
 @dataclass
@@ -108,6 +129,11 @@ class Study:
             if key not in known:
                 raise ConfigError(f"study.{key}: unknown key; expected one of {sorted(known)}")
         evaluate = Evaluation(**(raw.get("evaluate") or {}))
+        unknown = [m for m in evaluate.metrics if m not in METRIC_VALUES]
+        if unknown:
+            raise ConfigError(
+                f"study.evaluate.metrics: {unknown} unknown; choose from {sorted(METRIC_VALUES)}"
+            )
         return cls(
             name=raw["name"],
             base=raw.get("base") or {},
@@ -153,10 +179,10 @@ class Study:
         """Expand the grid x seeds into runs with stable, readable ids."""
         base = apply_overrides(from_dict(self.base), overrides or {})
         specs = []
-        for block in self.grid:
-            axes = list(block)
-            for values in itertools.product(*(block[a] for a in axes)):
-                for seed in self.seeds:
+        for seed in self.seeds:  # seed-major: a partly finished study has whole replicates
+            for block in self.grid:
+                axes = list(block)
+                for values in itertools.product(*(block[a] for a in axes)):
                     chosen = dict(zip(axes, values, strict=True))
                     specs.append(self._spec(base, chosen, seed))
         ids = [s.id for s in specs]
@@ -198,20 +224,6 @@ def load_study(path: str | Path) -> Study:
     except (OSError, yaml.YAMLError) as err:
         raise ConfigError(f"{path}: cannot read study file: {err}") from err
     return Study.from_dict(raw)
-
-
-def _subset(emb: Embeddings, size: int | None, seed: int) -> Embeddings:
-    """A seeded subset of ``size`` training images and ``size // 6`` test images (the MNIST
-    train:test ratio), for budgets where probing all 70,000 images would dominate the cost."""
-    if size is None:
-        return emb
-    rng = np.random.default_rng(seed)
-    features, labels = {}, {}
-    for split, n in (("train", size), ("test", max(size // 6, 1))):
-        x, y = emb.features[split], emb.labels[split]
-        keep = np.sort(rng.permutation(len(y))[: min(n, len(y))])
-        features[split], labels[split] = x[keep], y[keep]
-    return Embeddings(emb.kind, emb.dims, features, labels)
 
 
 def _record_key(r: dict[str, Any]) -> tuple:
@@ -261,8 +273,20 @@ def execute_run(spec: RunSpec, study_dir: Path, evaluation: Evaluation, data_cac
         for m in dims
         if any((kind, m, p, protocol) not in done for p in evaluation.probes)
     ]
-    if not todo:
-        return
+    if todo:
+        _probe_run(run, todo, data, evaluation, spec.config.train.seed)
+    missing = [m for m in evaluation.metrics if not (run_dir / "evaluation" / f"{m}.json").exists()]
+    if missing:
+        from repvae.evaluate.suite import Settings, evaluate
+
+        settings = Settings(**{"seed": spec.config.train.seed, **evaluation.settings})
+        evaluate(run, only=missing, settings=settings, data=data)
+
+
+def _probe_run(run, todo: list[tuple[str, int | None]], data, evaluation: Evaluation, seed: int):
+    """Embed once and probe every missing (kind, prefix) pair, saving after each."""
+    done_path = run.dir / "probes.json"
+    dims = run.model.prefixes if len(run.model.prefixes) > 1 else [None]
     kinds = sorted({k for k, _ in todo})
     embeddings = embed(
         run,
@@ -272,13 +296,13 @@ def execute_run(spec: RunSpec, study_dir: Path, evaluation: Evaluation, data_cac
         save=False,
     )
     for kind, m in todo:
-        emb = _subset(embeddings[(kind, m)], evaluation.subset, spec.config.train.seed)
+        emb = embeddings[(kind, m)].for_probing("test", evaluation.subset, seed)
         records = probe_embeddings(
             emb,
             probes=evaluation.probes,
             protocol=evaluation.protocol,
             folds=evaluation.folds,
-            seed=spec.config.train.seed,
+            seed=seed,
         )
         record_results(
             done_path, records
@@ -290,18 +314,24 @@ def collect(study: Study, specs: list[RunSpec], study_dir: Path) -> list[dict[st
     rows = []
     for spec in specs:
         run_dir = study_dir / "runs" / spec.id
-        if not (run_dir / "probes.json").exists():
+        if not (run_dir / "summary.json").exists():
             continue
         summary = json.loads((run_dir / "summary.json").read_text())
-        for r in json.loads((run_dir / "probes.json").read_text()):
+        common = {
+            "run": spec.id,
+            "dataset": spec.config.data.name,
+            "method": spec.method,
+            "seed": spec.config.train.seed,
+            "train_seconds": round(summary["train_seconds"], 1),
+            "epochs": summary["epochs"],
+        }
+        probes = run_dir / "probes.json"
+        for r in json.loads(probes.read_text()) if probes.exists() else []:
             rows.append(
                 {
-                    "run": spec.id,
-                    "dataset": spec.config.data.name,
-                    "method": spec.method,
+                    **common,
                     "latent": r.get("dims") or spec.config.model.latent_dim,
                     "dims": r.get("dims"),
-                    "seed": spec.config.train.seed,
                     "kind": r["kind"],
                     "probe": r["probe"],
                     "protocol": r["protocol"],
@@ -309,10 +339,30 @@ def collect(study: Study, specs: list[RunSpec], study_dir: Path) -> list[dict[st
                     "std": r["std"],
                     "n_train": r["n_train"],
                     "n_test": r["n_test"],
-                    "train_seconds": round(summary["train_seconds"], 1),
-                    "epochs": summary["epochs"],
+                    "metric": "accuracy",
+                    "value": r["accuracy"],
                 }
             )
+        for metric in study.evaluate.metrics:
+            path = run_dir / "evaluation" / f"{metric}.json"
+            if not path.exists():
+                continue
+            result = json.loads(path.read_text())
+            for name, keys in METRIC_VALUES[metric].items():
+                value = functools.reduce(lambda d, k: d[k], keys, result)
+                if value is None:
+                    continue
+                rows.append(
+                    {
+                        **common,
+                        "latent": spec.config.model.latent_dim,
+                        "kind": "map" if metric == "information" else "",
+                        "protocol": result.get("split", ""),
+                        "n_test": result.get("n_images", result.get("n")),
+                        "metric": name,
+                        "value": value,
+                    }
+                )
     with open(study_dir / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, RESULT_COLUMNS)
         writer.writeheader()

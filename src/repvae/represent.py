@@ -65,6 +65,21 @@ class Embeddings:
         np.savez(path, meta=np.array(json.dumps(info)), **arrays)
         return path
 
+    def for_probing(
+        self, test_split: str = "test", size: int | None = None, seed: int = 0
+    ) -> Embeddings:
+        """Train vs ``test_split`` as the probes' train/test pair, optionally on a seeded subset
+        of ``size`` training and ``size // 6`` test images (the MNIST train:test ratio), for
+        budgets where probing every image would dominate the cost."""
+        features = {"train": self.features["train"], "test": self.features[test_split]}
+        labels = {"train": self.labels["train"], "test": self.labels[test_split]}
+        if size is not None:
+            rng = np.random.default_rng(seed)
+            for split, n in (("train", size), ("test", max(size // 6, 1))):
+                keep = np.sort(rng.permutation(len(labels[split]))[: min(n, len(labels[split]))])
+                features[split], labels[split] = features[split][keep], labels[split][keep]
+        return Embeddings(self.kind, self.dims, features, labels)
+
     @classmethod
     def load(cls, path: str | Path) -> Embeddings:
         with np.load(path, allow_pickle=False) as f:

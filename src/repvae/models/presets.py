@@ -10,6 +10,9 @@
   (benchmarks/infovae_lambda.py).
 - ``mvae`` / ``minfovae``: Matryoshka nesting [2, 8, 16, 32, 64, 128] capped at latent_dim
   (the full size is always included), on top of the VAE / InfoVAE losses.
+- ``pixelvae-h0`` / ``lpvae-h1`` / ``lpvae-h2`` / ``fpvae``: Zhang et al.'s decoders on 8-bit
+  pixels (discretised logistic mixture): the same PixelCNN head with dependency horizon 0
+  (conditionally independent), 1, 2, and the full PixelCNN head.
 """
 
 from __future__ import annotations
@@ -37,10 +40,23 @@ def _nested(base: Callable[[int], dict[str, Any]]) -> Callable[[int], dict[str, 
     return lambda latent_dim: {**base(latent_dim), "model.nesting": nesting_for(latent_dim)}
 
 
+def _pixel(head: str, horizon: int = 0) -> Callable[[int], dict[str, Any]]:
+    return lambda latent_dim: {
+        **_vae(latent_dim),
+        "model.likelihood": "logistic_mixture",
+        "model.decoder_head": head,
+        "model.horizon": horizon,
+    }
+
+
 PRESETS: dict[str, Callable[[int], dict[str, Any]]] = {
     "vae": _vae,
     "beta-vae": _vae,
     "infovae": _infovae,
     "mvae": _nested(_vae),
     "minfovae": _nested(_infovae),
+    "pixelvae-h0": _pixel("local", 0),
+    "lpvae-h1": _pixel("local", 1),
+    "lpvae-h2": _pixel("local", 2),
+    "fpvae": _pixel("full"),
 }

@@ -13,13 +13,62 @@ from repvae.report.tables import markdown_table
 
 
 def read_published(path: Path) -> list[dict[str, Any]]:
+    """Published values stored as data: probe accuracies (``latent``, ``kind``, ``probe``,
+    ``accuracy`` columns) or any quantity of the summary table (``quantity``, ``value``)."""
     if not path.exists():
         return []
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     for r in rows:
-        r["latent"], r["accuracy"] = int(r["latent"]), float(r["accuracy"])
+        for key, kind in (("latent", int), ("accuracy", float), ("value", float)):
+            if r.get(key) not in (None, ""):
+                r[key] = kind(r[key])
     return rows
+
+
+def quantity(row: dict[str, Any]) -> str:
+    """The name of what a results row measures, as the summary table and published data call it."""
+    if row["metric"] == "accuracy":
+        return f"{row['probe']} probe, {row['kind']} ({row['protocol']})"
+    return row["metric"]
+
+
+def _fmt(name: str, value: float) -> str:
+    if name.endswith(")"):  # a probe accuracy: percent
+        return f"{100 * value:.2f}"
+    return f"{value:.0f}" if name in ("intrinsic_dimension", "active_units") else f"{value:.3f}"
+
+
+def summary_table(
+    rows: list[dict[str, Any]], published: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """One line per dataset x method x quantity: mean ± std over seeds beside the published
+    value (accuracies in %)."""
+    ref = {
+        (p["dataset"], p["method"], p["quantity"]): p["value"] for p in published if "quantity" in p
+    }
+    groups: dict[tuple, list[float]] = defaultdict(list)
+    for r in rows:
+        groups[(r["dataset"], r["method"], int(r["latent"]), quantity(r))].append(float(r["value"]))
+    table = []
+    for (dataset, method, latent, name), values in sorted(groups.items()):
+        mean, std = float(np.mean(values)), float(np.std(values))
+        paper = ref.get((dataset, method, name))
+        table.append(
+            {
+                "dataset": dataset,
+                "method": method,
+                "latent": latent,
+                "quantity": name,
+                "ours (mean ± std)": f"{_fmt(name, mean)} ± {_fmt(name, std)}"
+                if len(values) > 1
+                else _fmt(name, mean),
+                "seeds": len(values),
+                "published": "" if paper is None else _fmt(name, paper),
+                "difference": "" if paper is None else _fmt(name, mean - paper),
+            }
+        )
+    return table
 
 
 def _pct(x: float | None) -> str:
@@ -157,6 +206,7 @@ def study_report(
     from repvae.report.figures import accuracy_vs_latent
 
     published = read_published(published_csv) if published_csv else []
+    probe_rows = [r for r in rows if r["metric"] == "accuracy"]
     ev = study.evaluate
     protocol = (
         f"Protocol: probes {', '.join(ev.probes)} under {ev.protocol}"
@@ -173,11 +223,17 @@ def study_report(
         + f". Budget: {budget or 'default'}; training: {training_settings(study)}."
         + f" Source of published values: {study.source}."
     )
-    sections = [
+    sections = []
+    if ev.metrics or len(study.seeds) > 1:
+        table = summary_table(rows, published)
+        sections.append(
+            ("Summary over seeds", markdown_table(table, list(table[0]) if table else []))
+        )
+    sections.append(
         (
-            "Probe accuracy",
+            "Probe accuracy" + (" per run" if len(study.seeds) > 1 else ""),
             markdown_table(
-                accuracy_table(rows, published),
+                accuracy_table(probe_rows, [p for p in published if "accuracy" in p]),
                 [
                     "dataset",
                     "method",
@@ -190,8 +246,8 @@ def study_report(
                 ],
             ),
         )
-    ]
-    costs = cost_table(rows)
+    )
+    costs = cost_table(probe_rows)
     if costs:
         sections.append(
             (
@@ -200,18 +256,25 @@ def study_report(
             )
         )
     figures = []
-    for dataset in sorted({r["dataset"] for r in rows}):
-        for probe in sorted({r["probe"] for r in rows}):
+    latents = {int(r["latent"]) for r in probe_rows}
+    for dataset in sorted({r["dataset"] for r in probe_rows}) if len(latents) > 1 else []:
+        for probe in sorted({r["probe"] for r in probe_rows}):
             subset = mean_over_seeds(
-                [r for r in rows if r["dataset"] == dataset and r["probe"] == probe]
+                [r for r in probe_rows if r["dataset"] == dataset and r["probe"] == probe]
             )
-            refs = [p for p in published if p["dataset"] == dataset and p["probe"] == probe]
+            refs = [
+                p
+                for p in published
+                if p["dataset"] == dataset and p.get("probe") == probe and "accuracy" in p
+            ]
             path = study_dir / f"accuracy_vs_latent_{dataset}_{probe}.png"
             accuracy_vs_latent(
                 subset, path, title=f"{dataset}: {probe} probe accuracy", published=refs
             )
             figures.append(path)
-    figures += latent_scatters(rows, study_dir)
+    figures += latent_scatters(probe_rows, study_dir)
+    if "information" in ev.metrics:
+        figures += spectra_figure(rows, study_dir)
     sections.append(("Figures", "\n\n".join(figure_link(p, study_dir) for p in figures)))
     if provenance:
         sections.append(("Provenance", provenance))
@@ -274,4 +337,30 @@ def latent_scatters(rows: list[dict[str, Any]], study_dir: Path, points: int = 2
                 path = study_dir / f"latent_{dataset}_{method}.png"
                 scatter_grid(panels, path, class_names=data_cache[dataset].class_names)
                 paths.append(path)
+    return paths
+
+
+def spectra_figure(rows: list[dict[str, Any]], study_dir: Path) -> list[Path]:
+    """Zhang et al.'s Figure 5: the PCA eigenvalue spectra of the MAP codes, one line per method
+    (its first seed's run), from each run's evaluation/information.json."""
+    import json
+
+    from repvae.report.figures import eigenvalue_spectrum
+
+    first: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in sorted(rows, key=lambda r: int(r["seed"])):
+        first.setdefault((r["dataset"], r["method"]), r)
+    paths = []
+    for dataset in sorted({d for d, _ in first}):
+        spectra, threshold = {}, None
+        for (d, method), r in sorted(first.items()):
+            info_path = study_dir / "runs" / r["run"] / "evaluation" / "information.json"
+            if d == dataset and info_path.exists():
+                info = json.loads(info_path.read_text())
+                spectra[method] = np.asarray(info["eigenvalues"])
+                threshold = info["intrinsic_dimension_threshold"]
+        if spectra:
+            path = study_dir / f"eigenvalue_spectrum_{dataset}.png"
+            title = f"{dataset}: PCA spectrum of the MAP codes (test split)"
+            paths.append(eigenvalue_spectrum(spectra, path, threshold=threshold, title=title))
     return paths
