@@ -220,6 +220,7 @@ def test_builtin_pixelvae_study_is_valid():
     study = load_study(builtin_study("pixelvae")).with_budget("quick")
     specs = study.runs()
     assert len(specs) == 12 and specs[0].id == "mnist-pixelvae-h0-seed0"
+    assert len(study.with_budget("standard").runs()) == 4
     heads = {(s.config.model.decoder_head, s.config.model.horizon) for s in specs}
     assert heads == {("local", 0), ("local", 1), ("local", 2), ("full", 0)}
     assert all(s.config.model.likelihood == "logistic_mixture" for s in specs)

@@ -78,7 +78,23 @@ METRIC_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
         "bpd_iwae": ("negative_iwae", "bits_per_dim"),
         "nats_elbo": ("negative_elbo", "nats"),
         "nats_iwae": ("negative_iwae", "nats"),
+        "reconstruction_nats": ("reconstruction", "nats"),
     },
+    "disentanglement": {
+        f"{score}_{kind}": (kind, *path)
+        for kind in ("map", "sample")
+        for score, path in {
+            "beta_vae": ("beta_vae", "eval_accuracy"),
+            "factor_vae": ("factor_vae", "eval_accuracy"),
+            "mig": ("mig", "score"),
+            "dci_disentanglement": ("dci", "disentanglement"),
+            "dci_completeness": ("dci", "completeness"),
+            "dci_informativeness": ("dci", "informativeness_test"),
+            "sap": ("sap", "score"),
+            "modularity": ("modularity", "score"),
+        }.items()
+    },
+    "pictures": {},  # figures only
 }
 
 
@@ -148,7 +164,7 @@ class Study:
 
     def with_budget(self, budget: str | None) -> Study:
         """Apply a named budget: ``train.*``/``data.*``/``model.*`` go to the base config,
-        ``evaluate.*`` to the evaluation settings."""
+        ``evaluate.*`` to the evaluation settings, ``seeds`` replaces the seeds."""
         if budget is None:
             return self
         if budget not in self.budgets:
@@ -157,9 +173,12 @@ class Study:
             )
         base = json.loads(json.dumps(self.base))
         evaluate = Evaluation(**vars(self.evaluate))
+        seeds = self.seeds
         for dotted, value in self.budgets[budget].items():
             section, _, key = dotted.partition(".")
-            if section == "evaluate":
+            if dotted == "seeds":
+                seeds = list(value)
+            elif section == "evaluate":
                 setattr(evaluate, key, value)
             else:
                 base.setdefault(section, {})[key] = value
@@ -167,7 +186,7 @@ class Study:
             self.name,
             base,
             self.grid,
-            self.seeds,
+            seeds,
             evaluate,
             self.budgets,
             self.labels,
@@ -206,6 +225,11 @@ class Study:
         label = self.labels.get(method, method)
         if config.model.nesting and config.model.shared_decoder:
             label += " (shared decoder)"
+        # Other swept fields tell runs of one method apart (e.g. beta-VAE (beta=4)).
+        named = ("model", "model.latent_dim", "model.shared_decoder")
+        swept = [f"{k.rpartition('.')[2]}={v}" for k, v in chosen.items() if k not in named]
+        if swept:
+            label += f" ({', '.join(swept)})"
         return RunSpec("-".join(str(p) for p in parts), label, config)
 
 
