@@ -85,7 +85,21 @@ def test_train_embed_probe(tmp_path, capsys):
 
     assert main(["probe", f"{run}/embeddings/map.npz", "--probes", "knn"]) == 0
 
-    assert main(["evaluate", run]) == 0
+    assert main(["evaluate", run, "--iw-samples", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "statistical efficiency" in out and "domain FID" in out and "-IWAE K=5" in out
+    assert "disentanglement skipped" in out  # digits has no generative factors
+    evaluation = tmp_path / "run" / "evaluation"
+    for name in ("reconstructions", "samples", "traversals", "interpolations", "loss_curves"):
+        assert (evaluation / f"{name}.png").stat().st_size > 0
+    assert (evaluation / "latent_pca.png").exists() and (evaluation / "latent_tsne.png").exists()
+    probes = _json(f"{run}/evaluation/probes.json")["results"]
+    assert {(r["kind"], r["probe"]) for r in probes} == {
+        (k, p) for k in ("map", "sample") for p in ("linear", "logistic", "mlp", "knn")
+    }
+    lik = _json(f"{run}/evaluation/likelihood.json")
+    assert lik["iwae_samples"] == 5 and lik["negative_elbo"]["bits_per_dim"] is None
+    assert all(_json(f"{run}/evaluation/{m}.json")["seconds"] >= 0 for m in ("fid", "probes"))
     info = _json(f"{run}/evaluation/information.json")
     assert info["n"] == len(repvae.load_dataset("digits").test) and info["latent_dim"] == 4
     assert 0 <= info["active_units"] <= 4 and info["mutual_information"] > 0

@@ -191,7 +191,7 @@ def test_study_with_metrics_and_seeds_reports_a_summary_beside_published_values(
     }
     rows = run_study(Study.from_dict(spec), tmp_path, log=lambda _: None)
     metrics = {(r["run"], r["metric"]): r["value"] for r in rows}
-    assert len(rows) == 4 * (1 + 4 + 4)  # runs x (probe + information + likelihood values)
+    assert len(rows) == 4 * (1 + 4 + 5)  # runs x (probe + information + likelihood values)
     assert 0 < metrics[("digits-lpvae-h1-latent_dim3-seed1", "bpd_elbo")] < 8.5
     assert metrics[("digits-lpvae-h1-latent_dim3-seed1", "intrinsic_dimension")] <= 3
     published = tmp_path / "published.csv"

@@ -202,10 +202,6 @@ def _headline_scores(report: dict) -> dict[str, float]:
     return scores
 
 
-def _fid_headline(report: dict) -> dict:
-    return {k: v for k, v in report.items() if "fid" in k and not isinstance(v, dict | list)}
-
-
 def summary_lines(results: dict) -> list[str]:
     """One screen of the headline numbers of ``evaluate``'s results."""
     lines = []
@@ -216,12 +212,16 @@ def summary_lines(results: dict) -> list[str]:
         )
     eff = results.get("label_efficiency")
     if eff:
+        probe = eff["protocol"]["probe"]
         for size in eff["sizes"]:
             lines.append(
-                f"  labels {size['label']:>6}: {100 * size['mean']:6.2f}% ± {100 * size['std']:.2f}"
+                f"  {probe} probe with {size['size']:>5} labels: "
+                f"{100 * size['mean']:6.2f}% ± {100 * size['std']:.2f}"
             )
+        ratio = eff["statistical_efficiency"]
         lines.append(
-            f"  statistical efficiency acc(100)/acc(10000): {eff['statistical_efficiency']}"
+            "  statistical efficiency acc(100)/acc(10000): "
+            + ("n/a" if ratio is None else f"{ratio:.3f}")
         )
     info = results.get("information")
     if info:
@@ -254,7 +254,15 @@ def summary_lines(results: dict) -> list[str]:
                 )
     fid = results.get("fid")
     if fid:
-        lines.append(f"  FID: {json.dumps(_fid_headline(fid))}")
+        lines.append(
+            f"  domain FID ({fid['n']} samples; {fid['note']}): {fid['domain_fid']:.3f} "
+            f"(train vs test images: {fid['domain_fid_reference']:.3f}; domain classifier "
+            f"accuracy {100 * fid['classifier']['test_accuracy']:.2f}%)"
+        )
+        if fid.get("inception_fid") is not None:
+            lines.append(f"  Inception FID: {fid['inception_fid']:.3f}")
+        else:
+            lines.append(f"  Inception FID: not computed: {fid['inception_fid_missing']}")
     for metric in ("pictures", "latent_space"):
         if metric in results:
             lines.append(f"  {metric}: {', '.join(results[metric]['figures'].values())}")

@@ -373,7 +373,9 @@ def collect(study: Study, specs: list[RunSpec], study_dir: Path) -> list[dict[st
                 continue
             result = json.loads(path.read_text())
             for name, keys in METRIC_VALUES[metric].items():
-                value = functools.reduce(lambda d, k: d[k], keys, result)
+                # absent (e.g. written by an older version) or not defined (bits/dim of a
+                # continuous likelihood): no row
+                value = functools.reduce(lambda d, k: (d or {}).get(k), keys, result)
                 if value is None:
                     continue
                 rows.append(

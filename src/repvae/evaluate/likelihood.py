@@ -1,7 +1,7 @@
 """Test log-likelihood: the negative ELBO and the importance-weighted bound, in nats and bits/dim.
 
     ELBO_1   = log p(x|z) - KL(q(z|x) || N(0, I)),   z ~ q(z|x), one draw (the training objective,
-               and what Zhang et al. print as "BPD")
+               and what Zhang et al. print as "BPD"); -log p(x|z) alone is the reconstruction
     IWAE_K   = log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x),   z_k ~ q(z|x)   (Burda et al. 2016)
 
 IWAE_K <= log p(x) for every K and tightens as K grows; ELBO_1 is looser. Bits/dim is
@@ -28,8 +28,9 @@ _ROWS_PER_PASS = 512  # images x draws decoded per forward pass (bounds the head
 @torch.no_grad()
 def _image_bounds(
     model: VAE, x: torch.Tensor, samples: int, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ELBO_1, IWAE_K) for a batch of images, K draws decoded ``_ROWS_PER_PASS`` rows at a time."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(ELBO_1, IWAE_K, log p(x|z_1)) per image, K draws decoded ``_ROWS_PER_PASS`` rows at a
+    time."""
     target = model.preprocess(x)
     posterior = model.encode(target)
     b = x.shape[0]
@@ -42,10 +43,11 @@ def _image_bounds(
         log_px = model.likelihood.log_prob(model.decode(z.flatten(0, 1), None, flat_x), flat_x)
         log_px = log_px.view(b, k)
         if not log_w:
-            elbo = log_px[:, 0] - posterior.kl_standard_normal().sum(-1)
+            recon = log_px[:, 0]
+            elbo = recon - posterior.kl_standard_normal().sum(-1)
         log_w.append(log_px + standard_normal_log_prob(z) - posterior.log_prob(z))
     iwae = torch.logsumexp(torch.cat(log_w, 1), 1) - math.log(samples)
-    return elbo, iwae
+    return elbo, iwae, recon
 
 
 def likelihood_report(
@@ -63,13 +65,11 @@ def likelihood_report(
     model.eval()
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
-    elbos, iwaes = [], []
+    parts: list[tuple[torch.Tensor, ...]] = []
     for start in range(0, len(images), batch_size):
         x = images[start : start + batch_size].to(device)
-        elbo, iwae = _image_bounds(model, x, samples, generator)
-        elbos.append(elbo.double().cpu())
-        iwaes.append(iwae.double().cpu())
-    elbo_all, iwae_all = torch.cat(elbos), torch.cat(iwaes)
+        parts.append(tuple(t.double().cpu() for t in _image_bounds(model, x, samples, generator)))
+    elbo_all, iwae_all, recon_all = (torch.cat(ts) for ts in zip(*parts, strict=True))
     dims = math.prod(images.shape[1:])
     discrete = bool(model.likelihood.discrete)
 
@@ -93,6 +93,7 @@ def likelihood_report(
         ),
         "negative_elbo": summary(elbo_all),
         "negative_iwae": summary(iwae_all),
+        "reconstruction": summary(recon_all),
         "iwae_samples": samples,
         "elbo_samples": 1,
         "n_images": len(images),
