@@ -170,7 +170,7 @@ def test_parallel_workers_complete_the_study(tmp_path):
 
 
 def test_study_with_metrics_and_seeds_reports_a_summary_beside_published_values(tmp_path):
-    from repvae.report.study import read_published, summary_table
+    from repvae.report.study import pivot_table, read_published, summary_table
 
     spec = {
         **TINY,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,11 @@ def read_published(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _file_name(label: str) -> str:
+    """A label as a file-name part that Markdown links and shells take as it is."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_")
+
+
 def quantity(row: dict[str, Any]) -> str:
     """The name of what a results row measures, as the summary table and published data call it."""
     if row["metric"] == "accuracy":
@@ -37,6 +43,21 @@ def _fmt(name: str, value: float) -> str:
     if name.endswith(")"):  # a probe accuracy: percent
         return f"{100 * value:.2f}"
     return f"{value:.0f}" if name in ("intrinsic_dimension", "active_units") else f"{value:.3f}"
+
+
+def pivot_table(summary: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """``summary_table`` with one line per dataset x quantity and one column per method: ours
+    (mean ± std over seeds), then the published value in brackets where there is one."""
+    methods = sorted({r["method"] for r in summary})
+    lines: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in summary:
+        line = lines.setdefault(
+            (r["dataset"], r["quantity"]), {"dataset": r["dataset"], "quantity": r["quantity"]}
+        )
+        cell = r["ours (mean ± std)"]
+        line[r["method"]] = f"{cell} [{r['published']}]" if r["published"] else cell
+    columns = ["dataset", "quantity", *methods]
+    return [{c: line.get(c, "") for c in columns} for line in lines.values()], columns
 
 
 def summary_table(
@@ -136,7 +157,8 @@ def write_markdown(path: Path, title: str, protocol: str, sections: list[tuple[s
 
 
 def figure_link(path: Path, base: Path) -> str:
-    return f"![{path.stem}]({path.relative_to(base)})"
+    relative = path.relative_to(base)
+    return f"![{relative.with_suffix('')}]({relative})"
 
 
 def report_study(study_dir: str | Path) -> tuple[Path, Path]:
@@ -225,9 +247,14 @@ def study_report(
     )
     sections = []
     if ev.metrics or len(study.seeds) > 1:
-        table = summary_table(rows, published)
+        table, columns = pivot_table(summary_table(rows, published))
+        seeds = sorted({int(r["seed"]) for r in rows})
         sections.append(
-            ("Summary over seeds", markdown_table(table, list(table[0]) if table else []))
+            (
+                f"Summary (mean ± std over seeds {seeds}; published values in brackets; "
+                "accuracies in %)",
+                markdown_table(table, columns),
+            )
         )
     sections.append(
         (
@@ -275,6 +302,14 @@ def study_report(
     figures += latent_scatters(probe_rows, study_dir)
     if "information" in ev.metrics:
         figures += spectra_figure(rows, study_dir)
+    if "pictures" in ev.metrics:  # each method's traversals (first seed)
+        first = {}
+        for r in sorted(rows, key=lambda r: int(r["seed"])):
+            first.setdefault((r["dataset"], r["method"]), r["run"])
+        for run_id in first.values():
+            path = study_dir / "runs" / run_id / "evaluation" / "traversals.png"
+            if path.exists():
+                figures.append(path)
     sections.append(("Figures", "\n\n".join(figure_link(p, study_dir) for p in figures)))
     if provenance:
         sections.append(("Provenance", provenance))
@@ -311,11 +346,13 @@ def latent_scatters(rows: list[dict[str, Any]], study_dir: Path, points: int = 2
     from repvae.run import load
 
     paths = []
+    first_seed = min((int(r["seed"]) for r in rows), default=0)
     runs = sorted(
         {
             (r["dataset"], r["method"], int(r["latent"]), r["run"])
             for r in rows
-            if r["dims"] in (None, "")  # separately trained, not a Matryoshka prefix
+            # separately trained (not a Matryoshka prefix), one seed
+            if r["dims"] in (None, "") and int(r["seed"]) == first_seed
         }
     )
     methods = sorted({m for _, m, _, _ in runs})
@@ -334,7 +371,7 @@ def latent_scatters(rows: list[dict[str, Any]], study_dir: Path, points: int = 2
                 mean, _ = encode(run.model, test.images[:points])
                 panels.append((f"latent {latent}", mean.numpy(), test.labels[:points].numpy()))
             if panels:
-                path = study_dir / f"latent_{dataset}_{method}.png"
+                path = study_dir / f"latent_{_file_name(dataset)}_{_file_name(method)}.png"
                 scatter_grid(panels, path, class_names=data_cache[dataset].class_names)
                 paths.append(path)
     return paths
@@ -360,7 +397,7 @@ def spectra_figure(rows: list[dict[str, Any]], study_dir: Path) -> list[Path]:
                 spectra[method] = np.asarray(info["eigenvalues"])
                 threshold = info["intrinsic_dimension_threshold"]
         if spectra:
-            path = study_dir / f"eigenvalue_spectrum_{dataset}.png"
+            path = study_dir / f"eigenvalue_spectrum_{_file_name(dataset)}.png"
             title = f"{dataset}: PCA spectrum of the MAP codes (test split)"
             paths.append(eigenvalue_spectrum(spectra, path, threshold=threshold, title=title))
     return paths
