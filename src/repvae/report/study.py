@@ -45,12 +45,20 @@ def _fmt(name: str, value: float) -> str:
     return f"{value:.0f}" if name in ("intrinsic_dimension", "active_units") else f"{value:.3f}"
 
 
-def pivot_table(summary: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
-    """``summary_table`` with one line per dataset x quantity and one column per method: ours
-    (mean ± std over seeds), then the published value in brackets where there is one."""
-    methods = sorted({r["method"] for r in summary})
+def pivot_table(
+    summary: list[dict[str, Any]], order: list[str] | tuple[str, ...] = ()
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """``summary_table`` with one line per dataset x quantity and one column per method (in
+    ``order``, then the rest sorted): ours (mean ± std over seeds), then the published value in
+    brackets where there is one. The first line counts the seeds behind each column."""
+    present = {r["method"] for r in summary}
+    methods = [m for m in order if m in present] + sorted(present.difference(order))
     lines: dict[tuple[str, str], dict[str, Any]] = {}
     for r in summary:
+        seeds = lines.setdefault(
+            (r["dataset"], ""), {"dataset": r["dataset"], "quantity": "seeds (runs averaged)"}
+        )
+        seeds[r["method"]] = max(seeds.get(r["method"], 0), r["seeds"])
         line = lines.setdefault(
             (r["dataset"], r["quantity"]), {"dataset": r["dataset"], "quantity": r["quantity"]}
         )
@@ -103,7 +111,8 @@ def accuracy_table(
     difference."""
     ref = {(p["dataset"], p["method"], p["latent"], p["kind"], p["probe"]): p for p in published}
     table = []
-    for r in sorted(rows, key=lambda r: (r["dataset"], r["method"], r["kind"], int(r["latent"]))):
+    order = ("dataset", "method", "kind", "probe")
+    for r in sorted(rows, key=lambda r: (*(r[k] for k in order), int(r["latent"]), int(r["seed"]))):
         p = ref.get((r["dataset"], r["method"], int(r["latent"]), r["kind"], r["probe"]))
         ours = f"{_pct(r['accuracy'])} ± {_pct(r['std'])}" if r.get("std") else _pct(r["accuracy"])
         table.append(
@@ -111,6 +120,7 @@ def accuracy_table(
                 "dataset": r["dataset"],
                 "method": r["method"],
                 "latent": r["latent"],
+                "seed": r["seed"],
                 "representation": r["kind"],
                 "probe": f"{r['probe']} ({r['protocol']})",
                 "ours %": ours,
@@ -247,7 +257,7 @@ def study_report(
     )
     sections = []
     if ev.metrics or len(study.seeds) > 1:
-        table, columns = pivot_table(summary_table(rows, published))
+        table, columns = pivot_table(summary_table(rows, published), list(study.labels.values()))
         seeds = sorted({int(r["seed"]) for r in rows})
         sections.append(
             (
@@ -265,6 +275,7 @@ def study_report(
                     "dataset",
                     "method",
                     "latent",
+                    *(["seed"] if len(study.seeds) > 1 else []),
                     "representation",
                     "probe",
                     "ours %",
