@@ -100,6 +100,12 @@ def test_train_embed_probe(tmp_path, capsys):
     lik = _json(f"{run}/evaluation/likelihood.json")
     assert lik["iwae_samples"] == 5 and lik["negative_elbo"]["bits_per_dim"] is None
     assert all(_json(f"{run}/evaluation/{m}.json")["seconds"] >= 0 for m in ("fid", "probes"))
+    cmp = tmp_path / "cmp"
+    assert main(["compare", run, run, "--names", "a", "b", "--out", str(cmp)]) == 0
+    table = (cmp / "comparison.md").read_text()
+    mi = _json(f"{run}/evaluation/information.json")["mutual_information"]
+    assert "| mutual_information " in table and f"{mi:.4g} | {mi:.4g}" in table
+    assert (cmp / "a_traversals.png").exists() and "![b samples](b_samples.png)" in table
     info = _json(f"{run}/evaluation/information.json")
     assert info["n"] == len(repvae.load_dataset("digits").test) and info["latent_dim"] == 4
     assert 0 <= info["active_units"] <= 4 and info["mutual_information"] > 0

@@ -164,6 +164,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from repvae.report.compare import compare_runs
+
+    names = args.names or [run.name for run in args.runs]
+    if len(names) != len(args.runs):
+        print("repvae compare: give one --names entry per run", file=sys.stderr)
+        return 2
+    path = compare_runs(dict(zip(names, args.runs, strict=True)), args.out)
+    print(path.read_text())
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from repvae.evaluate.suite import METRICS, Settings, evaluate
     from repvae.run import load
@@ -357,6 +369,12 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--device", default=None)
     ev.set_defaults(func=cmd_evaluate)
+
+    c = sub.add_parser("compare", help="evaluation results of several runs side by side")
+    c.add_argument("runs", type=Path, nargs="+", help="run folders evaluated with repvae evaluate")
+    c.add_argument("--names", nargs="+", help="column names (default: run folder names)")
+    c.add_argument("--out", type=Path, default=Path("comparison"))
+    c.set_defaults(func=cmd_compare)
 
     r = sub.add_parser(
         "report", help="write a study's self-contained HTML report and Markdown twin"

@@ -1,0 +1,93 @@
+"""``repvae compare RUN...``: the evaluation results of several runs side by side (Markdown).
+
+Reads what ``repvae evaluate`` wrote (``RUN/evaluation/*.json``), so nothing is recomputed; a
+metric a run has not been evaluated on is left blank.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from repvae.report.tables import markdown_table
+
+_FIGURES = ("latent_pca", "latent_tsne", "reconstructions", "samples", "traversals")
+
+
+def headline_values(evaluation: Path) -> dict[str, float]:
+    """Quantity -> value for one run's evaluation folder (accuracies as fractions)."""
+    from repvae.experiments import METRIC_VALUES
+
+    values: dict[str, float] = {}
+
+    def read(metric: str) -> dict[str, Any] | None:
+        path = evaluation / f"{metric}.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    probes = read("probes")
+    for r in probes["results"] if probes else []:
+        values[f"{r['probe']} probe, {r['kind']} ({r['protocol']}) %"] = 100 * r["accuracy"]
+    efficiency = read("label_efficiency")
+    if efficiency:
+        probe = efficiency["protocol"]["probe"]
+        for size in efficiency["sizes"]:
+            values[f"{probe} probe, {size['size']} labels %"] = 100 * size["mean"]
+        if efficiency["statistical_efficiency"] is not None:
+            values["statistical efficiency acc(100)/acc(10000)"] = efficiency[
+                "statistical_efficiency"
+            ]
+    for metric, paths in METRIC_VALUES.items():
+        result = read(metric)
+        for name, keys in paths.items() if result else ():
+            value = functools.reduce(lambda d, k: (d or {}).get(k), keys, result)
+            if isinstance(value, int | float):
+                values[name] = value
+    fid = read("fid")
+    if fid:
+        values["domain FID (not comparable with Inception FID)"] = fid["domain_fid"]
+        values["domain FID, train vs test images (floor)"] = fid["domain_fid_reference"]
+        if fid.get("inception_fid") is not None:
+            values["Inception FID"] = fid["inception_fid"]
+    return values
+
+
+def compare_runs(runs: dict[str, Path], out: Path) -> Path:
+    """Write ``out/comparison.md``: one line per quantity, one column per run (named by the
+    keys of ``runs``), and each run's figures copied beside it."""
+    out.mkdir(parents=True, exist_ok=True)
+    per_run = {name: headline_values(path / "evaluation") for name, path in runs.items()}
+    quantities = list(dict.fromkeys(q for values in per_run.values() for q in values))
+    rows = [
+        {
+            "quantity": q,
+            **{
+                name: "" if q not in values else f"{values[q]:.4g}"
+                for name, values in per_run.items()
+            },
+        }
+        for q in quantities
+    ]
+    figures = []
+    for name, path in runs.items():
+        for figure in _FIGURES:
+            source = path / "evaluation" / f"{figure}.png"
+            if source.exists():
+                target = out / f"{name}_{figure}.png"
+                shutil.copyfile(source, target)
+                figures.append(f"![{name} {figure}]({target.name})")
+    sources = "\n".join(f"- {name}: `{path}`" for name, path in runs.items())
+    text = (
+        "# Evaluation side by side\n\n"
+        f"Runs:\n{sources}\n\nEach number comes from `repvae evaluate RUN` (protocols in "
+        "`RUN/evaluation/*.json`).\n\n"
+        + markdown_table(rows, ["quantity", *runs])
+        + "\n\n## Figures\n\n"
+        + "\n\n".join(figures)
+        + "\n"
+    )
+    path = out / "comparison.md"
+    path.write_text(text)
+    return path
