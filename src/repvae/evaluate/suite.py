@@ -55,7 +55,8 @@ class Settings:
     label_draws: int = 5
     label_probe: str = "logistic"
     iw_samples: int = 1000
-    likelihood_images: int | None = 1000  # test images for the bounds (None: all)
+    # test images for the bounds (None: all); 500 x K=1000 decodes keep it to minutes on a CPU
+    likelihood_images: int | None = 500
     fid_samples: int = 10_000
     disentanglement_fast: bool = False
     scatter_methods: list[str] = field(default_factory=lambda: ["pca", "tsne", "umap"])
