@@ -211,6 +211,11 @@ def test_study_with_metrics_and_seeds_reports_a_summary_beside_published_values(
         t for t in table if t["quantity"] == "linear probe, map (split)" and t["published"]
     )
     assert probe["published"] == "50.00"
+    pivot, columns = pivot_table(table, ["VAE (h=0)", "LPVAE h=1"])
+    assert columns == ["dataset", "quantity", "VAE (h=0)", "LPVAE h=1"]
+    assert pivot[0]["quantity"] == "seeds (runs averaged)" and pivot[0]["LPVAE h=1"] == 2
+    bpd = next(line for line in pivot if line["quantity"] == "bpd_elbo")
+    assert bpd["LPVAE h=1"].endswith(" [1.500]") and "[" not in bpd["VAE (h=0)"]
     # a second call finds everything done: nothing is recomputed
     again = run_study(Study.from_dict(spec), tmp_path, log=lambda _: None)
     assert sorted(map(str, again)) == sorted(map(str, rows))
