@@ -98,6 +98,17 @@ METRIC_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
+def metric_values(metric: str, result: dict[str, Any]) -> dict[str, float]:
+    """The headline numbers of one evaluation/<metric>.json. A value that is absent (written by
+    an older version) or undefined (bits/dim of a continuous likelihood) is left out."""
+    values = {}
+    for name, keys in METRIC_VALUES[metric].items():
+        value = functools.reduce(lambda d, k: (d or {}).get(k), keys, result)
+        if isinstance(value, int | float):
+            values[name] = value
+    return values
+
+
 @dataclass
 class Evaluation:
     kinds: list[str] = field(default_factory=lambda: ["map"])
@@ -372,12 +383,7 @@ def collect(study: Study, specs: list[RunSpec], study_dir: Path) -> list[dict[st
             if not path.exists():
                 continue
             result = json.loads(path.read_text())
-            for name, keys in METRIC_VALUES[metric].items():
-                # absent (e.g. written by an older version) or not defined (bits/dim of a
-                # continuous likelihood): no row
-                value = functools.reduce(lambda d, k: (d or {}).get(k), keys, result)
-                if value is None:
-                    continue
+            for name, value in metric_values(metric, result).items():
                 rows.append(
                     {
                         **common,

@@ -6,7 +6,6 @@ metric a run has not been evaluated on is left blank.
 
 from __future__ import annotations
 
-import functools
 import json
 import shutil
 from pathlib import Path
@@ -19,7 +18,7 @@ _FIGURES = ("latent_pca", "latent_tsne", "reconstructions", "samples", "traversa
 
 def headline_values(evaluation: Path) -> dict[str, float]:
     """Quantity -> value for one run's evaluation folder (accuracies as fractions)."""
-    from repvae.experiments import METRIC_VALUES
+    from repvae.experiments import METRIC_VALUES, metric_values
 
     values: dict[str, float] = {}
 
@@ -39,12 +38,10 @@ def headline_values(evaluation: Path) -> dict[str, float]:
             values["statistical efficiency acc(100)/acc(10000)"] = efficiency[
                 "statistical_efficiency"
             ]
-    for metric, paths in METRIC_VALUES.items():
+    for metric in METRIC_VALUES:
         result = read(metric)
-        for name, keys in paths.items() if result else ():
-            value = functools.reduce(lambda d, k: (d or {}).get(k), keys, result)
-            if isinstance(value, int | float):
-                values[name] = value
+        if result:
+            values.update(metric_values(metric, result))
     fid = read("fid")
     if fid:
         values["domain FID (not comparable with Inception FID)"] = fid["domain_fid"]

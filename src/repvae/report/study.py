@@ -314,11 +314,8 @@ def study_report(
     if "information" in ev.metrics:
         figures += spectra_figure(rows, study_dir)
     if "pictures" in ev.metrics:  # each method's traversals (first seed)
-        first = {}
-        for r in sorted(rows, key=lambda r: int(r["seed"])):
-            first.setdefault((r["dataset"], r["method"]), r["run"])
-        for run_id in first.values():
-            path = study_dir / "runs" / run_id / "evaluation" / "traversals.png"
+        for r in first_runs(rows).values():
+            path = study_dir / "runs" / r["run"] / "evaluation" / "traversals.png"
             if path.exists():
                 figures.append(path)
     sections.append(("Figures", "\n\n".join(figure_link(p, study_dir) for p in figures)))
@@ -388,6 +385,14 @@ def latent_scatters(rows: list[dict[str, Any]], study_dir: Path, points: int = 2
     return paths
 
 
+def first_runs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """One row per dataset x method: from its lowest seed's run (for per-method figures)."""
+    first: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in sorted(rows, key=lambda r: int(r["seed"])):
+        first.setdefault((r["dataset"], r["method"]), r)
+    return first
+
+
 def spectra_figure(rows: list[dict[str, Any]], study_dir: Path) -> list[Path]:
     """Zhang et al.'s Figure 5: the PCA eigenvalue spectra of the MAP codes, one line per method
     (its first seed's run), from each run's evaluation/information.json."""
@@ -395,9 +400,7 @@ def spectra_figure(rows: list[dict[str, Any]], study_dir: Path) -> list[Path]:
 
     from repvae.report.figures import eigenvalue_spectrum
 
-    first: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in sorted(rows, key=lambda r: int(r["seed"])):
-        first.setdefault((r["dataset"], r["method"]), r)
+    first = first_runs(rows)
     paths = []
     for dataset in sorted({d for d, _ in first}):
         spectra, threshold = {}, None
