@@ -1,8 +1,10 @@
 """Studies: expansion, resume after interruption, and the results table."""
 
+import copy
 import csv
 
 import pytest
+import yaml
 
 from repvae.config import ConfigError
 from repvae.experiments import Study, builtin_study, load_study, run_study
@@ -125,10 +127,18 @@ def test_cost_table_compares_each_nested_model_with_its_own_family():
 def test_run_folder_with_another_configuration_is_not_reused(tmp_path):
     study = Study.from_dict({**TINY, "grid": [{"model": ["vae"], "model.latent_dim": [2]}]})
     run_study(study, tmp_path, budget="quick", log=lambda _: None)
-    changed = Study.from_dict({**TINY, "grid": [{"model": ["vae"], "model.latent_dim": [2]}]})
+    changed = Study.from_dict(
+        {**copy.deepcopy(TINY), "grid": [{"model": ["vae"], "model.latent_dim": [2]}]}
+    )
     changed.base["model"]["hidden"] = 32
     with pytest.raises(ConfigError, match=r"model\.hidden"):
         run_study(changed, tmp_path, budget="quick", log=lambda _: None)
+    # a run made before a field existed (so it had the field's default) is still reused
+    saved = tmp_path / "runs" / "digits-vae-latent_dim2-seed0" / "config.yaml"
+    raw = yaml.safe_load(saved.read_text())
+    del raw["model"]["family"], raw["train"]["labelled"]
+    saved.write_text(yaml.safe_dump(raw))
+    run_study(study, tmp_path, budget="quick", log=lambda _: None)
 
 
 def test_run_experiment_then_self_contained_report(tmp_path, capsys):
@@ -230,3 +240,26 @@ def test_builtin_pixelvae_study_is_valid():
     assert heads == {("local", 0), ("local", 1), ("local", 2), ("full", 0)}
     assert all(s.config.model.likelihood == "logistic_mixture" for s in specs)
     assert study.evaluate.metrics == ["information", "likelihood"]
+
+
+def test_runs_filter_trains_only_matching_runs_and_reports_all_finished(tmp_path):
+    study = Study.from_dict(TINY)
+    rows = run_study(study, tmp_path, budget="quick", only=["*-infovae-*"], log=lambda _: None)
+    assert {r["run"] for r in rows} == {
+        "digits-infovae-latent_dim2-seed0",
+        "digits-infovae-latent_dim4-seed0",
+    }
+    assert not (tmp_path / "runs" / "digits-vae-latent_dim2-seed0").exists()
+    with pytest.raises(ConfigError, match="matches none"):
+        run_study(study, tmp_path, budget="quick", only=["*-m2-*"], log=lambda _: None)
+
+
+def test_builtin_semisupervised_study_is_valid():
+    study = load_study(builtin_study("semisupervised")).with_budget("quick")
+    specs = study.runs()
+    assert [s.config.train.labelled for s in specs] == [100, 600, 1000, 3000, None]
+    assert [s.config.model.family for s in specs] == ["m2"] * 4 + ["vae"]
+    assert specs[0].method == "M2 (labelled=100)"
+    published = builtin_study("semisupervised").with_name("semisupervised_published.csv")
+    methods = {line.split(",")[1] for line in published.read_text().splitlines()[1:]}
+    assert methods == {s.method for s in specs}  # every published row has a run to sit beside

@@ -148,6 +148,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         source=path,
         command=command,
         workers=args.workers,
+        only=args.runs,
     )
     markdown_path, html_path = report_study(out)
     print(markdown_path.read_text())
@@ -342,6 +343,13 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--data-root", type=Path)
         s.add_argument("--out", type=Path, help="study folder (default studies/<name>-<budget>)")
         s.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+        s.add_argument(
+            "--runs",
+            nargs="+",
+            metavar="PATTERN",
+            help="run only the runs whose id matches a glob (e.g. '*-infovae-*'); "
+            "the report covers every finished run",
+        )
         s.set_defaults(func=cmd_study)
 
     from repvae.evaluate.suite import METRICS, Settings

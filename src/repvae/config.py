@@ -47,6 +47,8 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
+    # "vae": the composed VAE family below; "m2": Kingma et al.'s semi-supervised model.
+    family: str = "vae"
     latent_dim: int = 16
     architecture: str = "auto"
     likelihood: str = "bernoulli"
@@ -78,6 +80,9 @@ class ModelConfig:
     head_channels: int = 32
     head_layers: int = 15
     head_features: int = 16
+    # M2 only: alpha, the weight of the labelled images' classification loss (null: the
+    # paper's 0.1 * number of training images).
+    classifier_weight: float | None = None
 
 
 @dataclass
@@ -95,6 +100,9 @@ class TrainConfig:
     kl_warmup_steps: int = 0
     max_steps: int = -1
     train_subset: int | None = None
+    # Semi-supervised models: how many training labels they may see (class-balanced, seeded
+    # by train.seed; null: all). The other training images are used without their labels.
+    labelled: int | None = None
     precision: str = "32-true"
     progress: bool = True
     logger: str = "csv"
@@ -118,6 +126,7 @@ class Config:
         return self
 
 
+FAMILIES = ("vae", "m2")
 LIKELIHOODS = ("bernoulli", "gaussian", "logistic_mixture", "categorical256")
 ARCHITECTURES = ("auto", "mlp", "mlp-bn", "conv", "resnet")
 HEADS = ("none", "local", "full")
@@ -134,6 +143,7 @@ def _check(cfg: Config) -> None:
         _fail("data.name", f"unknown dataset {d.name!r}; choose from {DATASETS} or folder:PATH")
     _require("data.val_size", d.val_size > 0, "must be > 0 (a fraction < 1 or a count)")
     _require("data.image_size", d.image_size is None or d.image_size >= 4, "must be >= 4")
+    _choice("model.family", m.family, FAMILIES)
     _require("model.latent_dim", m.latent_dim >= 1, "must be >= 1")
     _choice("model.architecture", m.architecture, ARCHITECTURES)
     _choice("model.likelihood", m.likelihood, LIKELIHOODS)
@@ -177,6 +187,16 @@ def _check(cfg: Config) -> None:
                 len(m.nesting_weights) == len(m.nesting),
                 "must have one weight per nesting size",
             )
+    if m.family == "m2":
+        _require("model.nesting", m.nesting is None, "m2 has no Matryoshka nesting")
+        _require("model.decoder_head", m.decoder_head == "none", "m2 has no PixelCNN head")
+        _require("model.alpha", m.alpha == 0 and m.lam == 1, "m2 has no MMD term (alpha=0, lam=1)")
+    _require(
+        "model.classifier_weight",
+        m.classifier_weight is None or m.classifier_weight >= 0,
+        "must be >= 0 (or null for 0.1 * training images)",
+    )
+    _require("train.labelled", t.labelled is None or t.labelled >= 1, "must be >= 1")
     _require("train.epochs", t.epochs >= 1, "must be >= 1")
     _require("train.batch_size", t.batch_size >= 1, "must be >= 1")
     _require("train.lr", t.lr > 0, "must be > 0")

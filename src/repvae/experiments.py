@@ -25,6 +25,7 @@ from the run folders and is the single source for reports.
 from __future__ import annotations
 
 import csv
+import fnmatch
 import functools
 import itertools
 import json
@@ -94,13 +95,28 @@ METRIC_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
             "modularity": ("modularity", "score"),
         }.items()
     },
+    "classifier": {
+        "classifier_accuracy": ("accuracy",),
+        "classifier_error_percent": ("error_percent",),
+    },
+    "label_efficiency": {},  # one value per label count: see _label_efficiency_values
     "pictures": {},  # figures only
 }
+
+
+def _label_efficiency_values(result: dict[str, Any]) -> dict[str, float]:
+    """Test error (%) with n labels, the way semi-supervised tables (Kingma et al.) print it."""
+    return {
+        f"error_percent_{r['size']}_labels": 100.0 * (1.0 - r["mean"])
+        for r in result.get("sizes", [])
+    }
 
 
 def metric_values(metric: str, result: dict[str, Any]) -> dict[str, float]:
     """The headline numbers of one evaluation/<metric>.json. A value that is absent (written by
     an older version) or undefined (bits/dim of a continuous likelihood) is left out."""
+    if metric == "label_efficiency":
+        return _label_efficiency_values(result)
     values = {}
     for name, keys in METRIC_VALUES[metric].items():
         value = functools.reduce(lambda d, k: (d or {}).get(k), keys, result)
@@ -280,12 +296,14 @@ def execute_run(spec: RunSpec, study_dir: Path, evaluation: Evaluation, data_cac
     saved = run_dir / "config.yaml"
     if saved.exists():
         ours, theirs = spec.config.to_dict(), yaml.safe_load(saved.read_text())
+        defaults = Config().to_dict()  # a field added since that run was made had its default
         changed = [
             f"{section}.{key}"
             for section in ("data", "model", "train")
             for key, value in ours[section].items()
             # Where the data lives and whether a bar is drawn do not change results.
-            if theirs.get(section, {}).get(key) != value and key not in ("progress", "root")
+            if theirs.get(section, {}).get(key, defaults[section][key]) != value
+            and key not in ("progress", "root")
         ]
         if changed:
             raise ConfigError(
@@ -412,8 +430,10 @@ def run_study(
     source: str | Path | None = None,
     command: str | None = None,
     workers: int = 1,
+    only: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run every missing piece of the study; returns the collected results rows."""
+    """Run every missing piece of the study (of the runs whose id matches one of the ``only``
+    glob patterns, when given); returns the collected results rows of all finished runs."""
     log = log or functools.partial(print, flush=True)
     study = study.with_budget(budget)
     study_dir = Path(study_dir)
@@ -434,15 +454,20 @@ def run_study(
         )
     )
     started = time.perf_counter()
+    todo = specs
+    if only:
+        todo = [s for s in specs if any(fnmatch.fnmatchcase(s.id, p) for p in only)]
+        if not todo:
+            raise ConfigError(f"--runs {' '.join(only)}: matches none of {[s.id for s in specs]}")
 
     def progress(done: int, current: str) -> None:
         elapsed = time.perf_counter() - started
-        eta = f", ETA {elapsed / done * (len(specs) - done) / 60:.1f} min" if done else ""
-        log(f"[{done}/{len(specs)} done] {current}{eta}")
+        eta = f", ETA {elapsed / done * (len(todo) - done) / 60:.1f} min" if done else ""
+        log(f"[{done}/{len(todo)} done] {current}{eta}")
 
     if workers <= 1:
         data_cache: dict = {}
-        for i, spec in enumerate(specs):
+        for i, spec in enumerate(todo):
             progress(i, f"running {spec.id}")
             execute_run(spec, study_dir, study.evaluate, data_cache)
     else:
@@ -453,7 +478,7 @@ def run_study(
         with ProcessPoolExecutor(
             workers, mp_context=context, initializer=_worker_init, initargs=(threads,)
         ) as pool:
-            futures = {pool.submit(execute_run, s, study_dir, study.evaluate, {}): s for s in specs}
+            futures = {pool.submit(execute_run, s, study_dir, study.evaluate, {}): s for s in todo}
             for i, future in enumerate(as_completed(futures), 1):
                 future.result()  # re-raise a failed run's error here
                 progress(i, f"finished {futures[future].id}")

@@ -12,14 +12,14 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from repvae.config import Config, from_dict
-from repvae.models import VAE
+from repvae.models import Model, build_model
 
 
 @dataclass
 class Run:
     dir: Path
     config: Config
-    model: VAE
+    model: Model
     summary: dict = field(default_factory=dict)
 
 
@@ -42,7 +42,7 @@ def environment() -> dict[str, str]:
     }
 
 
-def save_weights(model: VAE, path: Path) -> None:
+def save_weights(model: Model, path: Path) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(path))
 
@@ -57,7 +57,7 @@ def load(run_dir: str | Path, device: str | torch.device | None = None) -> Run:
     raw = yaml.safe_load(config_path.read_text())
     config = from_dict(raw)
     shape = tuple(raw["dataset"]["shape"])
-    model = VAE(config.model, shape)
+    model = build_model(config.model, shape, raw["dataset"]["num_classes"])
     model.load_state_dict(load_file(str(weights)))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     summary_path = run_dir / "summary.json"

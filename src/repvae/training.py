@@ -19,14 +19,16 @@ import warnings
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from repvae.config import Config, TrainConfig
 from repvae.data import ImageData
-from repvae.data.batches import TensorBatches
-from repvae.models import VAE
+from repvae.data.batches import SemiSupervisedBatches, TensorBatches
+from repvae.data.splits import balanced_subset
+from repvae.models import Model, build_model
 from repvae.run import Run, environment, save_weights
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,12 @@ def kl_warmup_scale(step: int, warmup_steps: int) -> float:
 class LitVAE(L.LightningModule):
     """Thin Lightning wrapper: the maths lives in ``VAE.loss``."""
 
-    def __init__(self, model: VAE, train_config: TrainConfig, train_batches: TensorBatches) -> None:
+    def __init__(
+        self,
+        model: Model,
+        train_config: TrainConfig,
+        train_batches: TensorBatches | SemiSupervisedBatches,
+    ) -> None:
         super().__init__()
         self.model = model
         self.cfg = train_config
@@ -76,8 +83,9 @@ class LitVAE(L.LightningModule):
         return kl_warmup_scale(self.global_step, self.cfg.kl_warmup_steps)
 
     def training_step(self, batch, batch_idx):
-        x, _ = batch
-        out = self.model.loss(self._to_memory_format(x), self._beta_scale())
+        x, y = batch
+        labels = {"labels": y} if self.model.semi_supervised else {}
+        out = self.model.loss(self._to_memory_format(x), self._beta_scale(), **labels)
         if not torch.isfinite(out.loss):
             raise TrainingDiverged(
                 f"non-finite loss ({out.loss.item()}) at step {self.global_step}"
@@ -95,9 +103,15 @@ class LitVAE(L.LightningModule):
         return out.loss
 
     def validation_step(self, batch, batch_idx):
-        x, _ = batch
-        out = self.model.loss(self._to_memory_format(x))
+        x, y = batch
+        x = self._to_memory_format(x)
+        # A semi-supervised model is selected on its unsupervised bound (labels hidden), not on
+        # validation labels it would not have in practice; its accuracy is logged to watch.
+        out = self.model.loss(x)
         self.log("val/loss", out.loss, prog_bar=True, batch_size=len(x), sync_dist=True)
+        if self.model.semi_supervised:
+            accuracy = (self.model.classify(x).argmax(1) == y).float().mean()
+            self.log("val/accuracy", accuracy, prog_bar=True, batch_size=len(x), sync_dist=True)
         self.log_dict(
             {f"val/{k}": v for k, v in out.terms.items()}, batch_size=len(x), sync_dist=True
         )
@@ -170,10 +184,19 @@ def train(
             : t.train_subset
         ]
         images, labels = images[keep], labels[keep]
-    train_batches = TensorBatches(images, labels, t.batch_size, shuffle=True, seed=t.seed)
+    model = build_model(config.model, data.shape, data.num_classes)
+    model = model.to(memory_format=torch.channels_last)
+    train_batches: TensorBatches | SemiSupervisedBatches
+    if model.semi_supervised:
+        n_labelled = min(t.labelled or len(labels), len(labels))
+        labelled = balanced_subset(labels.numpy(), n_labelled, np.random.default_rng(t.seed))
+        model.set_label_budget(len(labelled), len(labels))
+        train_batches = SemiSupervisedBatches(
+            images, labels, torch.from_numpy(labelled), t.batch_size, seed=t.seed
+        )
+    else:
+        train_batches = TensorBatches(images, labels, t.batch_size, shuffle=True, seed=t.seed)
     val_batches = TensorBatches(data.val.images, data.val.labels, max(t.batch_size, 512))
-
-    model = VAE(config.model, data.shape).to(memory_format=torch.channels_last)
     module = LitVAE(model, t, train_batches)
     best = ModelCheckpoint(
         dirpath=checkpoints,
@@ -241,6 +264,7 @@ def train(
         "best_val_loss": best_val,
         "train_seconds": previous.get("train_seconds", 0.0) + seconds,
         "train_images": len(images),
+        **({"labelled_images": len(labelled)} if model.semi_supervised else {}),
         "parameters": sum(p.numel() for p in model.parameters()),
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
+from repvae.data.splits import balanced_subset
 from repvae.evaluate import label_efficiency as le
-from repvae.evaluate.label_efficiency import balanced_subset, label_efficiency
+from repvae.evaluate.label_efficiency import label_efficiency
 
 
 def blobs(n: int, *, seed: int, sep: float = 8.0) -> tuple[np.ndarray, np.ndarray]:

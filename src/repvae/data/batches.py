@@ -64,3 +64,59 @@ class TensorBatches:
             else:
                 index = order[start:end]
                 yield self.images[index], self.labels[index]
+
+
+class SemiSupervisedBatches:
+    """Batches for semi-supervised training: each unlabelled batch (labels hidden as -1) is
+    joined by a batch of the few labelled images, which are cycled through (reshuffled on every
+    pass) so that every step sees labels however few there are. An epoch is one pass over the
+    unlabelled images (over the labelled ones when every image is labelled)."""
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        labelled: torch.Tensor,
+        batch_size: int,
+        *,
+        seed: int = 0,
+    ) -> None:
+        mask = torch.zeros(len(images), dtype=torch.bool)
+        mask[labelled] = True
+        self.labelled = TensorBatches(
+            images[mask], labels[mask], min(batch_size, int(mask.sum())), shuffle=True, seed=seed
+        )
+        hidden = torch.full((int((~mask).sum()),), -1, dtype=labels.dtype)
+        self.unlabelled = (
+            TensorBatches(images[~mask], hidden, batch_size, shuffle=True, seed=seed + 1)
+            if len(hidden)
+            else None
+        )
+        self.epoch, self.rank, self.world_size = 0, 0, 1
+
+    def _parts(self) -> list[TensorBatches]:
+        parts = [self.labelled] if self.unlabelled is None else [self.unlabelled, self.labelled]
+        for part in parts:
+            part.rank, part.world_size = self.rank, self.world_size
+        return parts
+
+    def __len__(self) -> int:
+        return len(self._parts()[0])
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        parts = self._parts()
+        self.labelled.epoch = self.epoch * 1_000  # distinct shuffles for the many passes
+        if len(parts) == 1:
+            self.epoch += 1
+            yield from self.labelled
+            return
+        self.unlabelled.epoch = self.epoch
+        self.epoch += 1
+        labelled = iter(self.labelled)
+        for x_u, y_u in self.unlabelled:
+            try:
+                x_l, y_l = next(labelled)
+            except StopIteration:
+                labelled = iter(self.labelled)
+                x_l, y_l = next(labelled)
+            yield torch.cat([x_u, x_l]), torch.cat([y_u, y_l])

@@ -58,3 +58,22 @@ def stratified_holdout(
     held_out = np.sort(np.concatenate(held)) if held else np.empty(0, dtype=np.int64)
     kept = np.setdiff1d(np.arange(len(labels)), held_out, assume_unique=True)
     return kept, held_out
+
+
+def balanced_subset(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of ``n`` points, ``n // C`` of each of the C classes present.
+
+    The ``n % C`` leftover labels go to distinct random classes, so exactly ``n`` are drawn when
+    every class has enough points; a class with too few points contributes all it has.
+    Vectorised: shuffle, group by class (stable sort keeps the shuffle within a class), keep
+    each point whose rank within its class is below that class's quota.
+    """
+    labels = np.asarray(labels)
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = np.full(len(classes), n // len(classes))
+    quota[rng.choice(len(classes), n % len(classes), replace=False)] += 1
+    order = rng.permutation(len(labels))
+    order = order[np.argsort(labels[order], kind="stable")]
+    starts = np.cumsum(counts) - counts
+    rank = np.arange(len(order)) - np.repeat(starts, counts)
+    return np.sort(order[rank < np.repeat(quota, counts)])

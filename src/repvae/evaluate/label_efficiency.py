@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from repvae.data.splits import balanced_subset
 from repvae.evaluate.probes import (
     ArrayLike,
     _prepare,
@@ -27,25 +28,6 @@ _PROBES: dict[str, Callable[..., float]] = {
     "knn": knn_probe,
 }
 _SEEDED = ("linear", "mlp")  # the probes whose fit takes a seed
-
-
-def balanced_subset(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Sorted indices of ``n`` points, ``n // C`` of each of the C classes present.
-
-    The ``n % C`` leftover labels go to distinct random classes, so exactly ``n`` are drawn when
-    every class has enough points; a class with too few points contributes all it has.
-    Vectorised: shuffle, group by class (stable sort keeps the shuffle within a class), keep
-    each point whose rank within its class is below that class's quota.
-    """
-    labels = np.asarray(labels)
-    classes, counts = np.unique(labels, return_counts=True)
-    quota = np.full(len(classes), n // len(classes))
-    quota[rng.choice(len(classes), n % len(classes), replace=False)] += 1
-    order = rng.permutation(len(labels))
-    order = order[np.argsort(labels[order], kind="stable")]
-    starts = np.cumsum(counts) - counts
-    rank = np.arange(len(order)) - np.repeat(starts, counts)
-    return np.sort(order[rank < np.repeat(quota, counts)])
 
 
 def _fit(probe: str, data: tuple[np.ndarray, ...], seed: int) -> float:

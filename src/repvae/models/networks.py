@@ -149,6 +149,17 @@ DECODERS = {
 }
 
 
+def resolve_architecture(architecture: str, shape: tuple[int, int, int]) -> str:
+    """The configured architecture (``auto``: chosen by shape), checked against the image size."""
+    arch = choose_architecture(shape) if architecture == "auto" else architecture
+    _, h, w = shape
+    if arch in ("conv", "resnet") and (h % 4 or w % 4):
+        raise ValueError(
+            f"model.architecture: {arch!r} needs image sides divisible by 4, got {h}x{w}"
+        )
+    return arch
+
+
 def build_networks(
     architecture: str,
     shape: tuple[int, int, int],
@@ -158,12 +169,7 @@ def build_networks(
     hidden: int,
 ) -> tuple[nn.Module, nn.ModuleList]:
     """The encoder (to 2*latent numbers) and one decoder per entry of ``decoder_latents``."""
-    arch = choose_architecture(shape) if architecture == "auto" else architecture
-    _, h, w = shape
-    if arch in ("conv", "resnet") and (h % 4 or w % 4):
-        raise ValueError(
-            f"model.architecture: {arch!r} needs image sides divisible by 4, got {h}x{w}"
-        )
+    arch = resolve_architecture(architecture, shape)
     encoder = ENCODERS[arch](shape, 2 * latent, hidden)
     decoders = nn.ModuleList(
         DECODERS[arch](d, shape, out_channels, hidden) for d in decoder_latents

@@ -13,6 +13,7 @@
 - ``pixelvae-h0`` / ``lpvae-h1`` / ``lpvae-h2`` / ``fpvae``: Zhang et al.'s decoders on 8-bit
   pixels (discretised logistic mixture): the same PixelCNN head with dependency horizon 0
   (conditionally independent), 1, 2, and the full PixelCNN head.
+- ``m2``: Kingma et al.'s semi-supervised model (set ``train.labelled`` to the labels it sees).
 """
 
 from __future__ import annotations
@@ -29,11 +30,16 @@ def nesting_for(latent_dim: int) -> list[int]:
 
 
 def _vae(latent_dim: int) -> dict[str, Any]:
-    return {"model.alpha": 0.0, "model.lam": 1.0, "model.nesting": None}
+    return {"model.family": "vae", "model.alpha": 0.0, "model.lam": 1.0, "model.nesting": None}
 
 
 def _infovae(latent_dim: int) -> dict[str, Any]:
-    return {"model.alpha": 1.0, "model.lam": INFOVAE_LAMBDA, "model.nesting": None}
+    return {
+        "model.family": "vae",
+        "model.alpha": 1.0,
+        "model.lam": INFOVAE_LAMBDA,
+        "model.nesting": None,
+    }
 
 
 def _nested(base: Callable[[int], dict[str, Any]]) -> Callable[[int], dict[str, Any]]:
@@ -59,4 +65,5 @@ PRESETS: dict[str, Callable[[int], dict[str, Any]]] = {
     "lpvae-h1": _pixel("local", 1),
     "lpvae-h2": _pixel("local", 2),
     "fpvae": _pixel("full"),
+    "m2": lambda latent_dim: {**_vae(latent_dim), "model.family": "m2"},
 }

@@ -41,6 +41,8 @@ class LossTerms:
 
 
 class VAE(nn.Module):
+    semi_supervised = False  # trained without labels (see M2 for the semi-supervised model)
+
     def __init__(self, config: ModelConfig, shape: tuple[int, int, int]) -> None:
         super().__init__()
         self.config = config

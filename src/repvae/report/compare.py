@@ -39,6 +39,8 @@ def headline_values(evaluation: Path) -> dict[str, float]:
                 "statistical_efficiency"
             ]
     for metric in METRIC_VALUES:
+        if metric == "label_efficiency":  # shown above as accuracies, with the ratio
+            continue
         result = read(metric)
         if result:
             values.update(metric_values(metric, result))

@@ -42,7 +42,9 @@ def quantity(row: dict[str, Any]) -> str:
 def _fmt(name: str, value: float) -> str:
     if name.endswith(")"):  # a probe accuracy: percent
         return f"{100 * value:.2f}"
-    return f"{value:.0f}" if name in ("intrinsic_dimension", "active_units") else f"{value:.3f}"
+    if name in ("intrinsic_dimension", "active_units"):
+        return f"{value:.0f}"
+    return f"{value:.2f}" if "percent" in name else f"{value:.3f}"
 
 
 def pivot_table(

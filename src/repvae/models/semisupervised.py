@@ -1,0 +1,190 @@
+"""The M2 model of Kingma, Rezende, Mohamed, Welling, "Semi-Supervised Learning with Deep
+Generative Models" (2014): the class y is a second latent variable, observed for the few
+labelled images and inferred for the rest.
+
+    p(y) = Cat(1/K),  p(z) = N(0, I),  p(x | y, z)               (generative model)
+    q(y | x) = Cat(classifier(x)),  q(z | x, y) = N(mu(x, y), sigma(x, y))    (inference)
+
+    labelled:    L(x, y) = -E_q(z|x,y)[log p(x|y,z)] + KL(q(z|x,y) || p(z)) - log p(y)
+    unlabelled:  U(x)    = sum_y q(y|x) L(x, y) - H(q(y|x))       (the negative ELBO of p(x))
+    J_alpha = sum_labelled [L(x, y) - alpha log q(y|x)] + sum_unlabelled U(x),  alpha = 0.1 N
+
+The classification term is the paper's: without it q(y|x) would learn only from unlabelled data.
+Each step sees one unlabelled and one labelled batch; the two means are weighted by the
+dataset's labelled fraction, so a step's loss is an unbiased estimate of J_alpha / N whatever
+the batch sizes. The encoder, decoder and likelihood are the same pieces the VAE composes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from repvae.config import ModelConfig
+from repvae.models.distributions import DiagonalGaussian
+from repvae.models.likelihoods import build_likelihood
+from repvae.models.networks import DECODERS, ENCODERS, resolve_architecture
+from repvae.models.vae import MIN_STD, VAE, LossTerms
+
+
+class M2(nn.Module):
+    """Semi-supervised VAE; ``encode(x)`` is q(z | x, y-hat) with y-hat the classifier's guess,
+    so z is the *style* code that the model keeps apart from the class."""
+
+    semi_supervised = True
+    autoregressive = False
+    preprocess = staticmethod(VAE.preprocess)
+
+    def __init__(self, config: ModelConfig, shape: tuple[int, int, int], num_classes: int) -> None:
+        super().__init__()
+        self.config = config
+        self.shape = tuple(shape)
+        self.latent_dim = config.latent_dim
+        self.prefixes = [config.latent_dim]
+        self.num_classes = num_classes
+        self.likelihood = build_likelihood(config, shape[0])
+        arch = resolve_architecture(config.architecture, self.shape)
+        hidden = config.hidden
+        self.classifier = ENCODERS[arch](self.shape, num_classes, hidden)
+        self.encoder = ENCODERS[arch](self.shape, hidden, hidden)
+        # q(z|x,y): image features and the one-hot class meet in an MLP.
+        self.posterior_head = nn.Sequential(
+            nn.ReLU(),
+            nn.Linear(hidden + num_classes, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, 2 * self.latent_dim),
+        )
+        out = self.likelihood.out_channels(shape[0])
+        self.decoder = DECODERS[arch](self.latent_dim + num_classes, self.shape, out, hidden)
+        # Set by training from the labelled subset: the labelled share of the training set and
+        # alpha. Defaults make ``loss`` without labels the unsupervised bound U(x).
+        self.label_fraction = 0.0
+        self.classifier_weight = 0.0
+
+    def set_label_budget(self, labelled: int, total: int) -> None:
+        """The labelled share of the training set, and alpha (model.classifier_weight, or the
+        paper's 0.1 * N)."""
+        self.label_fraction = labelled / total
+        weight = self.config.classifier_weight
+        self.classifier_weight = 0.1 * total if weight is None else weight
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of q(y|x)."""
+        return self.classifier(self.preprocess(x))
+
+    def _one_hot(self, y: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(y, self.num_classes).float()
+
+    def _posterior(self, features: torch.Tensor, y: torch.Tensor) -> DiagonalGaussian:
+        mean, raw_std = self.posterior_head(torch.cat([features, self._one_hot(y)], 1)).chunk(2, 1)
+        return DiagonalGaussian(mean, F.softplus(raw_std) + MIN_STD)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
+        """q(z|x,y); without ``y`` the classifier's most probable class is used."""
+        x = self.preprocess(x)
+        if y is None:
+            y = self.classifier(x).argmax(1)
+        return self._posterior(self.encoder(x), y)
+
+    def decode(
+        self,
+        z: torch.Tensor,
+        prefix: int | None = None,
+        x: torch.Tensor | None = None,
+        y: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Likelihood parameters of p(x|y,z); without ``y`` the rows cycle through the classes."""
+        if y is None:
+            y = torch.arange(len(z), device=z.device) % self.num_classes
+        return self.decoder(torch.cat([z, self._one_hot(y)], 1))
+
+    def _negative_bound(
+        self, features: torch.Tensor, x: torch.Tensor, y: torch.Tensor, kl_weight: float
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """L(x, y) per row, with its reconstruction and KL terms."""
+        posterior = self._posterior(features, y)
+        z = posterior.rsample()
+        recon = -self.likelihood.log_prob(self.decode(z, y=y), x)
+        kl = posterior.kl_standard_normal().sum(1)
+        return recon + kl_weight * kl + math.log(self.num_classes), recon, kl
+
+    def loss(
+        self, x: torch.Tensor, beta_scale: float = 1.0, labels: torch.Tensor | None = None
+    ) -> LossTerms:
+        """J_alpha / N for a batch; ``labels`` < 0 (or no labels) marks unlabelled images."""
+        x = self.preprocess(x)
+        kl_weight = self.config.beta * beta_scale
+        observed = (
+            labels >= 0 if labels is not None else torch.zeros(len(x), dtype=torch.bool)
+        ).to(x.device)
+        logits = self.classifier(x)
+        features = self.encoder(x)
+        terms: dict[str, torch.Tensor] = {}
+        total = x.new_zeros(())
+        recon_parts, kl_parts = [], []
+        if observed.any():
+            y = labels[observed]
+            bound, recon, kl = self._negative_bound(features[observed], x[observed], y, kl_weight)
+            ce = F.cross_entropy(logits[observed], y)
+            total = total + self.label_fraction * (bound.mean() + self.classifier_weight * ce)
+            recon_parts.append(recon)
+            kl_parts.append(kl)
+            terms["ce"] = ce.detach()
+            terms["accuracy"] = (logits[observed].argmax(1) == y).float().mean()
+        if not observed.all():
+            # Every unlabelled image is decoded once per class: K rows per image.
+            k = self.num_classes
+            hidden = ~observed
+            n = int(hidden.sum())
+            y = torch.arange(k, device=x.device).repeat(n)
+            bound, recon, kl = self._negative_bound(
+                features[hidden].repeat_interleave(k, 0),
+                x[hidden].repeat_interleave(k, 0),
+                y,
+                kl_weight,
+            )
+            log_q = F.log_softmax(logits[hidden], 1)
+            q = log_q.exp()
+            unlabelled = (q * (bound.view(n, k) + log_q)).sum(1)
+            total = total + (1.0 - self.label_fraction) * unlabelled.mean()
+            recon_parts.append((q * recon.view(n, k)).sum(1))
+            kl_parts.append((q * kl.view(n, k)).sum(1))
+            terms["entropy_y"] = -(q * log_q).sum(1).mean().detach()
+        terms["recon"] = torch.cat(recon_parts).mean().detach()
+        terms["kl"] = torch.cat(kl_parts).mean().detach()
+        return LossTerms(total, terms)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        z: torch.Tensor,
+        prefix: int | None = None,
+        generator: torch.Generator | None = None,
+        y: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Mean images of p(x|y,z); without ``y`` the rows cycle through the classes."""
+        return self.likelihood.mean(self.decode(z, y=y))
+
+    @torch.no_grad()
+    def reconstruct(
+        self, x: torch.Tensor, prefix: int | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Reconstruction through the classifier's class and the posterior mean of z."""
+        y = self.classify(x).argmax(1)
+        return self.generate(self.encode(x, y).mean, y=y)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        prefix: int | None = None,
+        y: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Images from z ~ N(0, I); classes cycle 0..K-1 over the rows unless ``y`` is given."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, generator=generator, device=device)
+        return self.generate(z, y=y)

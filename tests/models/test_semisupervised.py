@@ -1,0 +1,111 @@
+"""M2 (Kingma et al. 2014): the objective's terms against a direct computation, the batching,
+and that a few labels plus unlabelled images train a classifier."""
+
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from repvae.cli import main
+from repvae.config import ConfigError, ModelConfig, TrainConfig, from_dict
+from repvae.data.batches import SemiSupervisedBatches
+from repvae.models import M2
+from repvae.models.distributions import DiagonalGaussian
+from repvae.run import load
+
+SHAPE = (1, 8, 8)
+K = 10
+
+
+@pytest.fixture
+def model(monkeypatch):
+    """A small M2 whose posterior draws are their means, so the loss is deterministic."""
+    monkeypatch.setattr(DiagonalGaussian, "rsample", lambda self, k=None, generator=None: self.mean)
+    torch.manual_seed(0)
+    return M2(ModelConfig(family="m2", latent_dim=3, hidden=16), SHAPE, K).eval()
+
+
+def _bound(model: M2, x: torch.Tensor, c: int) -> torch.Tensor:
+    """L(x, y=c) computed from the definitions: -log p(x|y,z) + KL - log p(y)."""
+    y = torch.full((len(x),), c)
+    posterior = model.encode(x, y)
+    recon = -model.likelihood.log_prob(model.decode(posterior.mean, y=y), x)
+    return recon + posterior.kl_standard_normal().sum(1) + math.log(K)
+
+
+def test_unlabelled_loss_marginalises_the_class(model):
+    x = torch.rand(5, *SHAPE)
+    q = F.softmax(model.classify(x), 1)
+    bounds = torch.stack([_bound(model, x, c) for c in range(K)], 1)
+    expected = (q * (bounds + q.log())).sum(1).mean()  # sum_y q L - H(q)
+    out = model.loss(x)
+    torch.testing.assert_close(out.loss, expected)
+    torch.testing.assert_close(out.terms["entropy_y"], -(q * q.log()).sum(1).mean())
+
+
+def test_labelled_loss_adds_the_weighted_classification_term(model):
+    x, y = torch.rand(4, *SHAPE), torch.tensor([0, 3, 3, 9])
+    model.set_label_budget(labelled=4, total=4)
+    assert model.classifier_weight == pytest.approx(0.4)  # the paper's alpha = 0.1 N
+    bounds = torch.stack([_bound(model, x[i : i + 1], int(y[i]))[0] for i in range(4)])
+    ce = F.cross_entropy(model.classify(x), y)
+    torch.testing.assert_close(model.loss(x, labels=y).loss, bounds.mean() + 0.4 * ce)
+
+
+def test_mixed_batch_weights_by_the_labelled_fraction(model):
+    x = torch.rand(6, *SHAPE)
+    labels = torch.tensor([2, 5, -1, -1, -1, -1])
+    model.set_label_budget(labelled=10, total=40)
+    labelled = model.loss(x[:2], labels=labels[:2]).loss
+    unlabelled = model.loss(x[2:], labels=labels[2:]).loss
+    # each part alone is already scaled by its share; together they add up
+    torch.testing.assert_close(model.loss(x, labels=labels).loss, labelled + unlabelled)
+    model.label_fraction = 0.0
+    torch.testing.assert_close(unlabelled / 0.75, model.loss(x[2:]).loss)
+
+
+def test_semi_supervised_batches_join_every_unlabelled_batch_with_labels():
+    images = torch.arange(50, dtype=torch.uint8).view(50, 1, 1, 1)
+    labels = torch.arange(50) % 5
+    labelled = torch.tensor([3, 10, 21, 40])
+    batches = SemiSupervisedBatches(images, labels, labelled, batch_size=8, seed=0)
+    assert len(batches) == 6  # 46 unlabelled images in batches of 8
+    seen_unlabelled = []
+    for x, y in batches:
+        hidden = y < 0
+        assert hidden.sum() <= 8 and (~hidden).sum() == 4  # the labelled batch: all 4 labels
+        assert set(x[~hidden].flatten().tolist()) == {3, 10, 21, 40}
+        torch.testing.assert_close(y[~hidden], labels[x[~hidden].flatten().long()])
+        seen_unlabelled += x[hidden].flatten().tolist()
+    assert sorted(seen_unlabelled) == sorted(set(range(50)) - {3, 10, 21, 40})
+    everything = SemiSupervisedBatches(images, labels, torch.arange(50), batch_size=8)
+    assert len(everything) == 7 and all((y >= 0).all() for _, y in everything)
+
+
+def test_config_refuses_what_m2_does_not_have():
+    with pytest.raises(ConfigError, match=r"model\.nesting"):
+        from_dict({"model": {"family": "m2", "nesting": [2, 16]}})
+    with pytest.raises(ConfigError, match=r"model\.family"):
+        from_dict({"model": {"family": "m3"}})
+    with pytest.raises(ConfigError, match=r"train\.labelled"):
+        from_dict({"model": {"family": "m2"}, "train": {"labelled": 0}})
+    assert TrainConfig().labelled is None
+
+
+def test_few_labels_train_a_classifier_end_to_end(tmp_path):
+    run_dir = tmp_path / "m2"
+    args = ["train", "--dataset", "digits", "--model", "m2", "--epochs", "12", "--no-progress"]
+    args += ["--out", str(run_dir), "--set", "train.labelled=50", "--set", "model.hidden=64"]
+    assert main(args) == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["labelled_images"] == 50
+    assert main(["evaluate", str(run_dir), "--only", "classifier"]) == 0
+    result = json.loads((run_dir / "evaluation" / "classifier.json").read_text())
+    # 50 labels of 8x8 digits: chance is 10 %; measured 75-85 % at 12 epochs
+    assert result["accuracy"] > 0.6
+    assert result["error_percent"] == pytest.approx(100 * (1 - result["accuracy"]))
+    run = load(run_dir, device="cpu")
+    assert isinstance(run.model, M2) and run.model.sample(4).shape == (4, *SHAPE)
+    assert main(["embed", str(run_dir), "--kind", "map"]) == 0
