@@ -95,10 +95,7 @@ METRIC_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
             "modularity": ("modularity", "score"),
         }.items()
     },
-    "classifier": {
-        "classifier_accuracy": ("accuracy",),
-        "classifier_error_percent": ("error_percent",),
-    },
+    "classifier": {"classifier_error_percent": ("error_percent",)},  # as Kingma et al. print it
     "label_efficiency": {},  # one value per label count: see _label_efficiency_values
     "pictures": {},  # figures only
 }

@@ -82,7 +82,7 @@ def summary_table(
     for r in rows:
         groups[(r["dataset"], r["method"], int(r["latent"]), quantity(r))].append(float(r["value"]))
     table = []
-    for (dataset, method, latent, name), values in sorted(groups.items()):
+    for (dataset, method, latent, name), values in sorted(groups.items(), key=_natural):
         mean, std = float(np.mean(values)), float(np.std(values))
         paper = ref.get((dataset, method, name))
         table.append(
@@ -100,6 +100,13 @@ def summary_table(
             }
         )
     return table
+
+
+def _natural(item: tuple) -> tuple:
+    """Sort key that puts "error_percent_600_labels" before "error_percent_1000_labels"."""
+    (dataset, method, latent, name), _ = item
+    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", name))
+    return dataset, method, latent, parts
 
 
 def _pct(x: float | None) -> str:
@@ -210,7 +217,7 @@ def provenance_table(study_dir: Path, specs, meta: dict[str, Any]) -> str:
     """What produced the numbers: command, budget, progress, versions and hardware."""
     import yaml
 
-    done = [s for s in specs if (study_dir / "runs" / s.id / "probes.json").exists()]
+    done = [s for s in specs if (study_dir / "runs" / s.id / "summary.json").exists()]
     env: dict[str, Any] = {}
     if done:
         config = yaml.safe_load((study_dir / "runs" / done[0].id / "config.yaml").read_text())
@@ -242,7 +249,7 @@ def study_report(
     published = read_published(published_csv) if published_csv else []
     probe_rows = [r for r in rows if r["metric"] == "accuracy"]
     ev = study.evaluate
-    protocol = (
+    probes = (
         f"Protocol: probes {', '.join(ev.probes)} under {ev.protocol}"
         + (
             f" ({ev.folds}-fold stratified CV over train+test pooled, seed 0)"
@@ -254,12 +261,19 @@ def study_report(
             if ev.subset
             else ", on all images"
         )
-        + f". Budget: {budget or 'default'}; training: {training_settings(study)}."
+        + ". "
+        if ev.probes
+        else ""
+    )
+    metrics = f"Metrics: {', '.join(ev.metrics)} (test split). " if ev.metrics else ""
+    protocol = (
+        f"{probes}{metrics}Budget: {budget or 'default'}; training: {training_settings(study)}."
         + f" Source of published values: {study.source}."
     )
     sections = []
     if ev.metrics or len(study.seeds) > 1:
-        table, columns = pivot_table(summary_table(rows, published), list(study.labels.values()))
+        in_run_order = list(dict.fromkeys(r["method"] for r in rows))
+        table, columns = pivot_table(summary_table(rows, published), in_run_order)
         seeds = sorted({int(r["seed"]) for r in rows})
         sections.append(
             (
@@ -268,25 +282,26 @@ def study_report(
                 markdown_table(table, columns),
             )
         )
-    sections.append(
-        (
-            "Probe accuracy" + (" per run" if len(study.seeds) > 1 else ""),
-            markdown_table(
-                accuracy_table(probe_rows, [p for p in published if "accuracy" in p]),
-                [
-                    "dataset",
-                    "method",
-                    "latent",
-                    *(["seed"] if len(study.seeds) > 1 else []),
-                    "representation",
-                    "probe",
-                    "ours %",
-                    "published %",
-                    "difference",
-                ],
-            ),
+    if probe_rows:
+        sections.append(
+            (
+                "Probe accuracy" + (" per run" if len(study.seeds) > 1 else ""),
+                markdown_table(
+                    accuracy_table(probe_rows, [p for p in published if "accuracy" in p]),
+                    [
+                        "dataset",
+                        "method",
+                        "latent",
+                        *(["seed"] if len(study.seeds) > 1 else []),
+                        "representation",
+                        "probe",
+                        "ours %",
+                        "published %",
+                        "difference",
+                    ],
+                ),
+            )
         )
-    )
     costs = cost_table(probe_rows)
     if costs:
         sections.append(
@@ -320,7 +335,8 @@ def study_report(
             path = study_dir / "runs" / r["run"] / "evaluation" / "traversals.png"
             if path.exists():
                 figures.append(path)
-    sections.append(("Figures", "\n\n".join(figure_link(p, study_dir) for p in figures)))
+    if figures:
+        sections.append(("Figures", "\n\n".join(figure_link(p, study_dir) for p in figures)))
     if provenance:
         sections.append(("Provenance", provenance))
     return write_markdown(study_dir / "results.md", study.title or study.name, protocol, sections)
