@@ -101,7 +101,10 @@ def test_few_labels_train_a_classifier_end_to_end(tmp_path):
     assert main(args) == 0
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["labelled_images"] == 50
-    assert main(["evaluate", str(run_dir), "--only", "classifier"]) == 0
+    assert main(["evaluate", str(run_dir), "--only", "classifier", "pictures"]) == 0
+    pictures = {p.name for p in (run_dir / "evaluation").glob("*.png")}
+    assert {"analogies.png", "samples.png", "reconstructions.png"} <= pictures
+    assert "traversals.png" not in pictures  # z alone does not make an image in M2
     result = json.loads((run_dir / "evaluation" / "classifier.json").read_text())
     # 50 labels of 8x8 digits: chance is 10 %; measured 75-85 % at 12 epochs
     assert result["accuracy"] > 0.6

@@ -1,5 +1,5 @@
 """Pictures of what a trained model does: reconstructions, prior samples, latent traversals,
-interpolations, and its training curves.
+interpolations (for the semi-supervised M2: class analogies), and its training curves.
 
 Result plots live in :mod:`repvae.report.figures` (latent scatters included); this module shows
 the model itself. Each picture is one image: the tiles are laid out with numpy into a single
@@ -28,7 +28,7 @@ from matplotlib.ticker import LogFormatter
 from repvae.report.figures import _STYLE, _new_figure, _save
 
 if TYPE_CHECKING:
-    from repvae.models import VAE
+    from repvae.models import M2, VAE
     from repvae.run import Run
 
 TILE_INCHES = 0.55
@@ -170,6 +170,24 @@ def samples_figure(model: VAE, *, n: int = 64, seed: int = 0, prefix: int | None
     if len(model.prefixes) > 1:
         title += f", m={prefix or model.prefixes[-1]}"
     return image_grid(images, math.ceil(math.sqrt(n)), title=title)
+
+
+def analogies_figure(model: M2, images: torch.Tensor, class_names: Sequence[str]) -> Figure:
+    """M2's analogies (as in Kingma et al. 2014): each row keeps the style code z of one test
+    image and decodes it with every class, so the columns show what went into y and what into z."""
+    k = model.num_classes
+    with _evaluating(model) as device:
+        x = images.to(device)
+        z = model.encode(x).mean.repeat_interleave(k, 0)
+        y = torch.arange(k, device=device).repeat(len(x))
+        decoded = model.generate(z, y=y).view(len(x), k, *model.shape)
+        rows = torch.cat([model.preprocess(x).unsqueeze(1), decoded], 1).flatten(0, 1)
+    return image_grid(
+        rows,
+        k + 1,
+        col_labels=["input", *class_names],
+        title="style z of each test image, decoded with every class y",
+    )
 
 
 def traversal_dims(model: VAE, images: torch.Tensor, max_dims: int = 10) -> list[int]:
@@ -375,16 +393,23 @@ def save_pictures(
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    data = getattr(run.config.data.load(), split)
+    dataset = run.config.data.load()
+    data = getattr(dataset, split)
     order = np.random.default_rng(seed).permutation(len(data))
     images, model, out = data.images, run.model, Path(out_dir)
-    pairs = _pairs(data.labels.tolist(), order[10:], 6)
-    figures = {
-        "reconstructions": reconstructions_figure(model, images[order[:10]]),
-        "samples": samples_figure(model, seed=seed),
-        "traversals": traversals_figure(model, images[order[:1000]]),
-        "interpolations": interpolations_figure(model, [(images[i], images[j]) for i, j in pairs]),
-    }
+    figures = {"reconstructions": reconstructions_figure(model, images[order[:10]])}
+    if model.semi_supervised:
+        # M2 decodes z together with a class: prior samples in columns by class (classes cycle
+        # over the draws), and analogies instead of traversals and interpolations of z alone.
+        figures["samples"] = samples_figure(model, n=10 * model.num_classes, seed=seed)
+        figures["analogies"] = analogies_figure(model, images[order[:8]], dataset.class_names)
+    else:
+        pairs = _pairs(data.labels.tolist(), order[10:], 6)
+        figures["samples"] = samples_figure(model, seed=seed)
+        figures["traversals"] = traversals_figure(model, images[order[:1000]])
+        figures["interpolations"] = interpolations_figure(
+            model, [(images[i], images[j]) for i, j in pairs]
+        )
     metrics = Path(run.dir) / "logs" / "metrics.csv"
     if metrics.exists():
         figures["loss_curves"] = loss_curves_figure(metrics)
