@@ -105,6 +105,7 @@ def test_train_embed_probe(tmp_path, capsys):
     table = (cmp / "comparison.md").read_text()
     mi = _json(f"{run}/evaluation/information.json")["mutual_information"]
     assert "| mutual_information " in table and f"{mi:.4g} | {mi:.4g}" in table
+    assert "| domain_fid " in table and "| error_percent_100_labels " in table
     assert (cmp / "a_traversals.png").exists() and "![b samples](b_samples.png)" in table
     info = _json(f"{run}/evaluation/information.json")
     assert info["n"] == len(repvae.load_dataset("digits").test) and info["latent_dim"] == 4

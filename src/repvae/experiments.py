@@ -66,60 +66,89 @@ RESULT_COLUMNS = [
     "value",
 ]
 
-# The scalar headline numbers of each study metric (evaluation/<metric>.json), by path.
-METRIC_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
-    "information": {
-        "mutual_information": ("mutual_information",),
-        "intrinsic_dimension": ("intrinsic_dimension",),
-        "active_units": ("active_units",),
-        "conditional_entropy": ("conditional_entropy",),
-    },
-    "likelihood": {
-        "bpd_elbo": ("negative_elbo", "bits_per_dim"),
-        "bpd_iwae": ("negative_iwae", "bits_per_dim"),
-        "nats_elbo": ("negative_elbo", "nats"),
-        "nats_iwae": ("negative_iwae", "nats"),
-        "reconstruction_nats": ("reconstruction", "nats"),
-    },
-    "disentanglement": {
-        f"{score}_{kind}": (kind, *path)
-        for kind in ("map", "sample")
-        for score, path in {
-            "beta_vae": ("beta_vae", "eval_accuracy"),
-            "factor_vae": ("factor_vae", "eval_accuracy"),
-            "mig": ("mig", "score"),
-            "dci_disentanglement": ("dci", "disentanglement"),
-            "dci_completeness": ("dci", "completeness"),
-            "dci_informativeness": ("dci", "informativeness_test"),
-            "sap": ("sap", "score"),
-            "modularity": ("modularity", "score"),
-        }.items()
-    },
-    "classifier": {"classifier_error_percent": ("error_percent",)},  # as Kingma et al. print it
-    "label_efficiency": {},  # one value per label count: see _label_efficiency_values
-    "pictures": {},  # figures only
-}
+Values = Callable[[dict[str, Any]], dict[str, float]]
+
+
+def _at(paths: dict[str, tuple[str, ...]]) -> Values:
+    """Values read at fixed key paths. A value that is absent (written by an older version) or
+    undefined (bits/dim of a continuous likelihood, Inception FID without weights) is left out."""
+
+    def read(result: dict[str, Any]) -> dict[str, float]:
+        values = {}
+        for name, keys in paths.items():
+            value = functools.reduce(lambda d, k: (d or {}).get(k), keys, result)
+            if isinstance(value, int | float):
+                values[name] = value
+        return values
+
+    return read
 
 
 def _label_efficiency_values(result: dict[str, Any]) -> dict[str, float]:
-    """Test error (%) with n labels, the way semi-supervised tables (Kingma et al.) print it."""
-    return {
+    """Test error (%) with n labels, the way semi-supervised tables (Kingma et al.) print it,
+    and Locatello et al.'s acc(100)/acc(10,000) where both sizes were run."""
+    values = {
         f"error_percent_{r['size']}_labels": 100.0 * (1.0 - r["mean"])
         for r in result.get("sizes", [])
     }
+    if result.get("statistical_efficiency") is not None:
+        values["statistical_efficiency"] = result["statistical_efficiency"]
+    return values
+
+
+# The scalar headline numbers of each evaluation/<metric>.json: study rows and `repvae compare`.
+METRIC_VALUES: dict[str, Values] = {
+    "classifier": _at({"classifier_error_percent": ("error_percent",)}),  # as Kingma et al.
+    "label_efficiency": _label_efficiency_values,
+    "information": _at(
+        {
+            "mutual_information": ("mutual_information",),
+            "intrinsic_dimension": ("intrinsic_dimension",),
+            "active_units": ("active_units",),
+            "conditional_entropy": ("conditional_entropy",),
+        }
+    ),
+    "likelihood": _at(
+        {
+            "bpd_elbo": ("negative_elbo", "bits_per_dim"),
+            "bpd_iwae": ("negative_iwae", "bits_per_dim"),
+            "nats_elbo": ("negative_elbo", "nats"),
+            "nats_iwae": ("negative_iwae", "nats"),
+            "reconstruction_nats": ("reconstruction", "nats"),
+        }
+    ),
+    "disentanglement": _at(
+        {
+            f"{score}_{kind}": (kind, *path)
+            for kind in ("map", "sample")
+            for score, path in {
+                "beta_vae": ("beta_vae", "eval_accuracy"),
+                "factor_vae": ("factor_vae", "eval_accuracy"),
+                "mig": ("mig", "score"),
+                "dci_disentanglement": ("dci", "disentanglement"),
+                "dci_completeness": ("dci", "completeness"),
+                "dci_informativeness": ("dci", "informativeness_test"),
+                "sap": ("sap", "score"),
+                "modularity": ("modularity", "score"),
+            }.items()
+        }
+    ),
+    # domain FID: on the features of a classifier trained on the dataset itself, so it is not
+    # comparable with Inception FID; the reference is the FID of training vs test images.
+    "fid": _at(
+        {
+            "domain_fid": ("domain_fid",),
+            "domain_fid_reference": ("domain_fid_reference",),
+            "inception_fid": ("inception_fid",),
+        }
+    ),
+    "pictures": _at({}),  # figures only
+}
 
 
 def metric_values(metric: str, result: dict[str, Any]) -> dict[str, float]:
-    """The headline numbers of one evaluation/<metric>.json. A value that is absent (written by
-    an older version) or undefined (bits/dim of a continuous likelihood) is left out."""
-    if metric == "label_efficiency":
-        return _label_efficiency_values(result)
-    values = {}
-    for name, keys in METRIC_VALUES[metric].items():
-        value = functools.reduce(lambda d, k: (d or {}).get(k), keys, result)
-        if isinstance(value, int | float):
-            values[name] = value
-    return values
+    """The headline numbers of one evaluation/<metric>.json (see ``METRIC_VALUES``)."""
+    return METRIC_VALUES[metric](result)
 
 
 @dataclass

@@ -17,7 +17,7 @@ _FIGURES = ("latent_pca", "latent_tsne", "reconstructions", "samples", "traversa
 
 
 def headline_values(evaluation: Path) -> dict[str, float]:
-    """Quantity -> value for one run's evaluation folder (accuracies as fractions)."""
+    """Quantity -> value for one run's evaluation folder (probe accuracies in %)."""
     from repvae.experiments import METRIC_VALUES, metric_values
 
     values: dict[str, float] = {}
@@ -29,27 +29,10 @@ def headline_values(evaluation: Path) -> dict[str, float]:
     probes = read("probes")
     for r in probes["results"] if probes else []:
         values[f"{r['probe']} probe, {r['kind']} ({r['protocol']}) %"] = 100 * r["accuracy"]
-    efficiency = read("label_efficiency")
-    if efficiency:
-        probe = efficiency["protocol"]["probe"]
-        for size in efficiency["sizes"]:
-            values[f"{probe} probe, {size['size']} labels %"] = 100 * size["mean"]
-        if efficiency["statistical_efficiency"] is not None:
-            values["statistical efficiency acc(100)/acc(10000)"] = efficiency[
-                "statistical_efficiency"
-            ]
     for metric in METRIC_VALUES:
-        if metric == "label_efficiency":  # shown above as accuracies, with the ratio
-            continue
         result = read(metric)
         if result:
             values.update(metric_values(metric, result))
-    fid = read("fid")
-    if fid:
-        values["domain FID (not comparable with Inception FID)"] = fid["domain_fid"]
-        values["domain FID, train vs test images (floor)"] = fid["domain_fid_reference"]
-        if fid.get("inception_fid") is not None:
-            values["Inception FID"] = fid["inception_fid"]
     return values
 
 
@@ -81,7 +64,9 @@ def compare_runs(runs: dict[str, Path], out: Path) -> Path:
     text = (
         "# Evaluation side by side\n\n"
         f"Runs:\n{sources}\n\nEach number comes from `repvae evaluate RUN` (protocols in "
-        "`RUN/evaluation/*.json`).\n\n"
+        "`RUN/evaluation/*.json`). `domain_fid` uses the features of a classifier trained on "
+        "the dataset itself: it is not comparable with Inception FID; `domain_fid_reference` "
+        "is its floor (training vs test images).\n\n"
         + markdown_table(rows, ["quantity", *runs])
         + "\n\n## Figures\n\n"
         + "\n\n".join(figures)
