@@ -2,6 +2,7 @@
 
 import copy
 import csv
+import re
 
 import pytest
 import yaml
@@ -226,6 +227,13 @@ def test_study_with_metrics_and_seeds_reports_a_summary_beside_published_values(
     assert pivot[0]["quantity"] == "seeds (runs averaged)" and pivot[0]["LPVAE h=1"] == 2
     bpd = next(line for line in pivot if line["quantity"] == "bpd_elbo")
     assert bpd["LPVAE h=1"].endswith(" [1.500]") and "[" not in bpd["VAE (h=0)"]
+    # the report's summary lists methods as the study's labels do, whatever the run order
+    from repvae.report.study import study_report
+
+    report = study_report(
+        Study.from_dict(spec), rows[::-1], tmp_path, budget=None, published_csv=published
+    ).read_text()
+    assert "| dataset | quantity | VAE (h=0) | LPVAE h=1 |" in re.sub(" +", " ", report)
     # a second call finds everything done: nothing is recomputed
     again = run_study(Study.from_dict(spec), tmp_path, log=lambda _: None)
     assert sorted(map(str, again)) == sorted(map(str, rows))

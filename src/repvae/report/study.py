@@ -272,8 +272,9 @@ def study_report(
     )
     sections = []
     if ev.metrics or len(study.seeds) > 1:
-        in_run_order = list(dict.fromkeys(r["method"] for r in rows))
-        table, columns = pivot_table(summary_table(rows, published), in_run_order)
+        # The study's method labels in their listed order, then swept variants in run order.
+        order = list(dict.fromkeys([*study.labels.values(), *(r["method"] for r in rows)]))
+        table, columns = pivot_table(summary_table(rows, published), order)
         seeds = sorted({int(r["seed"]) for r in rows})
         sections.append(
             (
