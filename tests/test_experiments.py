@@ -41,6 +41,14 @@ def test_grid_expands_to_runs_with_presets():
     assert specs[0].config.model.lam == 1.0 and specs[0].config.model.nesting is None
 
 
+def test_list_valued_grid_axis_gives_readable_run_ids_and_labels():
+    grid = [{"model": ["minfovae"], "model.latent_dim": [4], "model.nesting_weights": [[4, 1]]}]
+    (spec,) = Study.from_dict({**TINY, "grid": grid}).runs()
+    assert spec.id == "digits-minfovae-latent_dim4-nesting_weights4_1-seed0"
+    assert spec.method == "minfovae (nesting_weights=4,1)"
+    assert spec.config.model.nesting_weights == [4, 1]
+
+
 def test_unknown_budget_and_key_are_named():
     with pytest.raises(ConfigError, match="--budget"):
         Study.from_dict(TINY).with_budget("huge")

@@ -273,17 +273,26 @@ class Study:
         overrides.update({k: v for k, v in chosen.items() if k != "model"})
         config = apply_overrides(base, overrides)
         parts = [config.data.name.replace("folder:", "").replace("/", "_"), method]
-        parts += [f"{k.rpartition('.')[2]}{v}" for k, v in chosen.items() if k != "model"]
+        parts += [f"{k.rpartition('.')[2]}{_slug(v)}" for k, v in chosen.items() if k != "model"]
         parts.append(f"seed{seed}")
         label = self.labels.get(method, method)
         if config.model.nesting and config.model.shared_decoder:
             label += " (shared decoder)"
         # Other swept fields tell runs of one method apart (e.g. beta-VAE (beta=4)).
         named = ("model", "model.latent_dim", "model.shared_decoder")
-        swept = [f"{k.rpartition('.')[2]}={v}" for k, v in chosen.items() if k not in named]
+        swept = [
+            f"{k.rpartition('.')[2]}={_slug(v, ',')}" for k, v in chosen.items() if k not in named
+        ]
         if swept:
             label += f" ({', '.join(swept)})"
         return RunSpec("-".join(str(p) for p in parts), label, config)
+
+
+def _slug(value: Any, sep: str = "_") -> str:
+    """A grid value as it appears in run ids and labels: lists join without brackets or spaces."""
+    if isinstance(value, list | tuple):
+        return sep.join(_slug(v, sep) for v in value)
+    return str(value)
 
 
 def builtin_study(name: str) -> Path:
