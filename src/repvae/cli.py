@@ -20,7 +20,7 @@ from repvae.config import (
     load_config,
     parse_override,
 )
-from repvae.data import DatasetError
+from repvae.data import DatasetError, dataset_label
 from repvae.models.presets import PRESETS
 
 # CLI flag -> config field; every flag is optional and overrides the config file.
@@ -137,7 +137,8 @@ def cmd_study(args: argparse.Namespace) -> int:
         overrides["data.name"] = args.dataset
     if args.data_root:
         overrides["data.root"] = str(args.data_root)
-    name = study.name + (f"-{overrides['data.name']}" if "data.name" in overrides else "")
+    dataset = overrides.get("data.name")
+    name = study.name + (f"-{dataset_label(dataset)}" if dataset else "")
     out = args.out or Path("studies") / f"{name}-{args.budget or 'default'}"
     command = "repvae " + " ".join(shlex.quote(a) for a in args.argv)
     run_study(

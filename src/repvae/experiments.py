@@ -43,6 +43,7 @@ import yaml
 
 from repvae.api import probe_embeddings, record_results
 from repvae.config import Config, ConfigError, apply_overrides, from_dict
+from repvae.data import dataset_label
 from repvae.models.presets import PRESETS
 from repvae.represent import embed
 
@@ -272,7 +273,7 @@ class Study:
         overrides = {**PRESETS[method](latent), "train.seed": seed}
         overrides.update({k: v for k, v in chosen.items() if k != "model"})
         config = apply_overrides(base, overrides)
-        parts = [config.data.name.replace("folder:", "").replace("/", "_"), method]
+        parts = [dataset_label(config.data.name), method]
         parts += [f"{k.rpartition('.')[2]}{_slug(v)}" for k, v in chosen.items() if k != "model"]
         parts.append(f"seed{seed}")
         label = self.labels.get(method, method)
@@ -407,7 +408,7 @@ def collect(study: Study, specs: list[RunSpec], study_dir: Path) -> list[dict[st
         summary = json.loads((run_dir / "summary.json").read_text())
         common = {
             "run": spec.id,
-            "dataset": spec.config.data.name,
+            "dataset": dataset_label(spec.config.data.name),
             "method": spec.method,
             "seed": spec.config.train.seed,
             "train_seconds": round(summary["train_seconds"], 1),

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from repvae.data import DatasetError, load_dataset
+from repvae.data import DatasetError, dataset_label, load_dataset
 from repvae.data import folder as folder_module
 from repvae.data.transforms import to_grayscale
 
@@ -228,3 +228,16 @@ def test_damaged_cache_is_rebuilt(tmp_path: Path) -> None:
     assert torch.equal(first.train.images, second.train.images)
     with np.load(cache, allow_pickle=False) as npz:
         assert npz["train_images"].shape == (6, 3, 5, 6)
+
+
+@pytest.mark.parametrize(
+    ("name", "label"),
+    [
+        ("mnist", "mnist"),
+        ("folder:../shared/datasets/cifar10-jpeg.tar.gz", "cifar10-jpeg"),
+        ("folder:/data/pets/", "pets"),
+        ("folder:flowers.tgz", "flowers"),
+    ],
+)
+def test_dataset_label_names_folders_by_their_last_component(name: str, label: str) -> None:
+    assert dataset_label(name) == label

@@ -6,6 +6,14 @@
 
 from .core import DatasetError, ImageData, Split
 from .paths import data_root
-from .registry import DATASETS, load_dataset
+from .registry import DATASETS, dataset_label, load_dataset
 
-__all__ = ["DATASETS", "DatasetError", "ImageData", "Split", "data_root", "load_dataset"]
+__all__ = [
+    "DATASETS",
+    "DatasetError",
+    "ImageData",
+    "Split",
+    "data_root",
+    "dataset_label",
+    "load_dataset",
+]

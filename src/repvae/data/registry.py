@@ -14,7 +14,7 @@ from .cifar import load_cifar10
 from .core import Arrays, DatasetError, ImageData, Split
 from .digits import load_digits
 from .dsprites import load_dsprites
-from .folder import load_folder
+from .folder import archive_stem, load_folder
 from .idx import FASHION_MNIST, MNIST, load_idx
 from .paths import data_root
 from .shapes import load_shapes
@@ -35,6 +35,14 @@ _LOADERS: dict[str, Callable[[Path, bool], Arrays]] = {
 }
 
 DATASETS: tuple[str, ...] = tuple(_LOADERS)
+
+
+def dataset_label(name: str) -> str:
+    """A short name for run ids and tables: `folder:../x/cifar10.tar.gz` is `cifar10`."""
+    if not name.startswith(FOLDER_PREFIX):
+        return name
+    path = Path(name.removeprefix(FOLDER_PREFIX).rstrip("/\\"))
+    return archive_stem(path) or path.name or name
 
 
 def _split(
