@@ -108,10 +108,12 @@ def test_interrupted_study_completes_only_missing_runs(tmp_path, monkeypatch):
 def test_builtin_flexible_study_is_valid():
     study = load_study(builtin_study("flexible"))
     specs = study.with_budget("quick").runs({"data.name": "digits"})
-    assert len(specs) == 6 * 2 + 2 + 2
-    assert specs[-1].config.model.nesting == [2, 8, 16, 32, 64, 128]
-    assert specs[-1].config.model.shared_decoder and specs[-1].method.endswith("(shared decoder)")
-    assert specs[-1].id == "digits-minfovae-latent_dim128-shared_decoderTrue-seed0"
+    assert len(specs) == 6 * 2 + 2 + 2 + 1
+    shared, weighted = specs[-2:]
+    assert shared.config.model.nesting == [2, 8, 16, 32, 64, 128]
+    assert shared.config.model.shared_decoder and shared.method.endswith("(shared decoder)")
+    assert shared.id == "digits-minfovae-latent_dim128-shared_decoderTrue-seed0"
+    assert weighted.config.model.nesting_weights == [4, 4, 1, 1, 1, 1]
     with pytest.raises(ConfigError, match="available"):
         builtin_study("nope")
 
