@@ -114,6 +114,9 @@ def test_builtin_flexible_study_is_valid():
     assert shared.config.model.shared_decoder and shared.method.endswith("(shared decoder)")
     assert shared.id == "digits-minfovae-latent_dim128-shared_decoderTrue-seed0"
     assert weighted.config.model.nesting_weights == [4, 4, 1, 1, 1, 1]
+    # every nested variant is costed against the separately trained InfoVAE runs
+    assert shared.replaces == weighted.replaces == "InfoVAE"
+    assert {s.replaces for s in specs if s.config.model.nesting is None} == {""}
     with pytest.raises(ConfigError, match="available"):
         builtin_study("nope")
 
@@ -125,14 +128,20 @@ def test_cost_table_compares_each_nested_model_with_its_own_family():
         {"run": "a", "dataset": "d", "method": "VAE", "train_seconds": 10.0},
         {"run": "b", "dataset": "d", "method": "VAE", "train_seconds": 30.0},
         {"run": "c", "dataset": "d", "method": "InfoVAE", "train_seconds": 50.0},
-        {"run": "m", "dataset": "d", "method": "Matryoshka-VAE", "train_seconds": 20.0},
-        {"run": "n", "dataset": "d", "method": "Matryoshka-InfoVAE", "train_seconds": 25.0},
+        {"run": "m", "dataset": "d", "method": "M-VAE", "train_seconds": 20.0, "replaces": "VAE"},
+        {
+            "run": "n",
+            "dataset": "d",
+            "method": "M-Info",
+            "train_seconds": 25.0,
+            "replaces": "InfoVAE",
+        },
     ]
     table = {r["nested model"]: r for r in cost_table(rows)}
-    assert table["Matryoshka-VAE"]["their train s (sum)"] == 40.0
-    assert table["Matryoshka-VAE"]["ratio"] == "0.50"
-    assert table["Matryoshka-InfoVAE"]["their train s (sum)"] == 50.0
-    assert table["Matryoshka-InfoVAE"]["ratio"] == "0.50"
+    assert table["M-VAE"]["their train s (sum)"] == 40.0
+    assert table["M-VAE"]["ratio"] == "0.50"
+    assert table["M-Info"]["their train s (sum)"] == 50.0
+    assert table["M-Info"]["ratio"] == "0.50"
 
 
 def test_run_folder_with_another_configuration_is_not_reused(tmp_path):

@@ -44,13 +44,14 @@ import yaml
 from repvae.api import probe_embeddings, record_results
 from repvae.config import Config, ConfigError, apply_overrides, from_dict
 from repvae.data import dataset_label
-from repvae.models.presets import PRESETS
+from repvae.models.presets import PRESETS, UNNESTED
 from repvae.represent import embed
 
 RESULT_COLUMNS = [
     "run",
     "dataset",
     "method",
+    "replaces",
     "latent",
     "dims",
     "seed",
@@ -168,6 +169,8 @@ class RunSpec:
     id: str
     method: str
     config: Config
+    # nested runs: the label of the separately trained method whose runs this one replaces
+    replaces: str = ""
 
 
 @dataclass
@@ -286,7 +289,9 @@ class Study:
         ]
         if swept:
             label += f" ({', '.join(swept)})"
-        return RunSpec("-".join(str(p) for p in parts), label, config)
+        unnested = UNNESTED.get(method, "")
+        replaces = self.labels.get(unnested, unnested) if config.model.nesting else ""
+        return RunSpec("-".join(str(p) for p in parts), label, config, replaces)
 
 
 def _slug(value: Any, sep: str = "_") -> str:
@@ -410,6 +415,7 @@ def collect(study: Study, specs: list[RunSpec], study_dir: Path) -> list[dict[st
             "run": spec.id,
             "dataset": dataset_label(spec.config.data.name),
             "method": spec.method,
+            "replaces": spec.replaces,
             "seed": spec.config.train.seed,
             "train_seconds": round(summary["train_seconds"], 1),
             "epochs": summary["epochs"],

@@ -55,6 +55,9 @@ def _pixel(head: str, horizon: int = 0) -> Callable[[int], dict[str, Any]]:
     }
 
 
+# The separately trained preset each nested preset replaces (for training-cost comparisons).
+UNNESTED: dict[str, str] = {"mvae": "vae", "minfovae": "infovae"}
+
 PRESETS: dict[str, Callable[[int], dict[str, Any]]] = {
     "vae": _vae,
     "beta-vae": _vae,

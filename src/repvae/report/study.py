@@ -146,13 +146,13 @@ def cost_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     separate: dict[tuple[str, str], float] = defaultdict(float)
     nested = []
     for r in per_run.values():
-        if r["method"].startswith("Matryoshka-"):
+        if r.get("replaces"):
             nested.append(r)
         else:
             separate[(r["dataset"], r["method"])] += float(r["train_seconds"])
     out = []
     for r in nested:
-        base = r["method"].removeprefix("Matryoshka-").removesuffix(" (shared decoder)")
+        base = r["replaces"]
         total = separate.get((r["dataset"], base))
         out.append(
             {
