@@ -32,3 +32,40 @@ def test_label_counts_sort_numerically_and_methods_keep_the_given_order():
     assert table[0]["ours (mean ± std)"] == "26.00" and table[0]["published"] == "11.97"
     _, columns = pivot_table(table, ["M2 (labelled=100)", "M2 (labelled=600)"])
     assert columns[2:] == ["M2 (labelled=100)", "M2 (labelled=600)"]
+
+
+def test_latent_scatter_samples_every_class_of_a_class_sorted_test_set(tmp_path, monkeypatch):
+    import dataclasses
+
+    import numpy as np
+
+    from repvae.config import DataConfig
+    from repvae.experiments import Study, run_study
+    from repvae.report import figures
+    from repvae.report.study import latent_scatters
+
+    study = Study.from_dict(
+        {
+            "name": "tiny",
+            "base": {"data": {"name": "digits"}, "model": {"hidden": 16}, "train": {"epochs": 1}},
+            "grid": [{"model": ["vae"], "model.latent_dim": [2]}],
+            "evaluate": {"kinds": ["map"], "probes": ["linear"], "protocol": "split"},
+        }
+    )
+    rows = run_study(study, tmp_path, log=lambda _: None)
+    real_load = DataConfig.load
+
+    def class_sorted(self):  # an image folder's test split: every image of class 0 first
+        data = real_load(self)
+        order = np.argsort(data.test.labels.numpy(), kind="stable")
+        test = dataclasses.replace(
+            data.test, images=data.test.images[order], labels=data.test.labels[order]
+        )
+        return dataclasses.replace(data, test=test)
+
+    shown = []
+    monkeypatch.setattr(DataConfig, "load", class_sorted)
+    monkeypatch.setattr(figures, "scatter_grid", lambda panels, *a, **k: shown.extend(panels))
+    latent_scatters(rows, tmp_path, points=100)
+    ((_, codes, labels),) = shown
+    assert len(codes) == 100 and len(set(labels.tolist())) == 10

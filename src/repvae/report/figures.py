@@ -137,7 +137,7 @@ def accuracy_figure(
         axes[0].set_ylabel(_AXIS_LABELS.get(y, f"{y} (%)"))
         handles = {h.get_label(): h for ax in axes for h in ax.get_legend_handles_labels()[0]}
         fig.legend(
-            [handles[k] for k in sorted(handles)], sorted(handles), loc="outside right upper"
+            [handles[k] for k in sorted(handles)], sorted(handles), loc="outside right center"
         )
         if title:
             fig.suptitle(title)

@@ -367,7 +367,10 @@ def training_settings(study) -> str:
 
 def latent_scatters(rows: list[dict[str, Any]], study_dir: Path, points: int = 2000) -> list[Path]:
     """Test-set MAP codes of the separately trained models, one panel per latent size (2-D
-    directly, larger sizes projected with PCA), one figure per dataset x method."""
+    directly, larger sizes projected with PCA), one figure per dataset x method.
+
+    The points are a seeded random pick: test sets stored class by class (image folders) would
+    otherwise show only their first classes."""
     from repvae.report.figures import scatter_grid
     from repvae.represent import encode
     from repvae.run import load
@@ -395,8 +398,9 @@ def latent_scatters(rows: list[dict[str, Any]], study_dir: Path, points: int = 2
                 if dataset not in data_cache:
                     data_cache[dataset] = cfg.load()
                 test = data_cache[dataset].test
-                mean, _ = encode(run.model, test.images[:points])
-                panels.append((f"latent {latent}", mean.numpy(), test.labels[:points].numpy()))
+                pick = np.sort(np.random.default_rng(0).permutation(len(test))[:points])
+                mean, _ = encode(run.model, test.images[pick])
+                panels.append((f"latent {latent}", mean.numpy(), test.labels[pick].numpy()))
             if panels:
                 path = study_dir / f"latent_{_file_name(dataset)}_{_file_name(method)}.png"
                 scatter_grid(panels, path, class_names=data_cache[dataset].class_names)
