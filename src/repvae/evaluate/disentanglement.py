@@ -11,7 +11,9 @@ Common Assumptions in the Unsupervised Learning of Disentangled Representations"
 github.com/google-research/disentanglement_lib, ``config/unsupervised_study_v1/metric_configs``):
 
 - BetaVAE score (Higgins et al., ICLR 2017): 10,000 train / 5,000 eval classifier points, batch 64,
-  scikit-learn's default ``LogisticRegression``.
+  a ``LogisticRegression`` fitted to convergence (disentanglement_lib used scikit-learn's default
+  of its time, liblinear; today's default lbfgs stops unconverged at 100 iterations on these
+  unscaled features, so ``max_iter`` is raised to 1000).
 - FactorVAE score (Kim & Mnih, ICML 2018): 10,000 train / 5,000 eval votes, batch 64, global
   variances from 10,000 points, dimensions with std < 0.05 pruned. disentanglement_lib reports
   ``len(mask)`` (= D) as ``num_active_dims``; here it is the number of active dimensions.
@@ -250,7 +252,7 @@ def beta_vae_score(
     n_factors = factors.shape[1]
     x_train, y_train = _beta_vae_points(codes, sampler, n_factors, n_train, batch_size, rng)
     x_test, y_test = _beta_vae_points(codes, sampler, n_factors, n_test, batch_size, rng)
-    model = LogisticRegression().fit(x_train, y_train)
+    model = LogisticRegression(max_iter=1000).fit(x_train, y_train)
     return BetaVAEResult(
         train_accuracy=float(model.score(x_train, y_train)),
         eval_accuracy=float(model.score(x_test, y_test)),
