@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from repvae.data import ImageData
+from repvae.data.splits import seeded_subset
 from repvae.models import VAE
 from repvae.run import Run
 
@@ -76,7 +77,7 @@ class Embeddings:
         if size is not None:
             rng = np.random.default_rng(seed)
             for split, n in (("train", size), ("test", max(size // 6, 1))):
-                keep = np.sort(rng.permutation(len(labels[split]))[: min(n, len(labels[split]))])
+                keep = seeded_subset(len(labels[split]), n, rng)
                 features[split], labels[split] = features[split][keep], labels[split][keep]
         return Embeddings(self.kind, self.dims, features, labels)
 

@@ -18,6 +18,12 @@ TEST_FRACTION = 0.2
 TEST_SEED = 0
 
 
+def seeded_subset(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of ``min(size, n)`` of ``n`` items drawn without replacement: a subset that
+    covers every class even when the items are stored class by class."""
+    return np.sort(rng.permutation(n)[: min(size, n)])
+
+
 def holdout_count(val_size: float | int, n: int) -> int:
     """Number of items `val_size` asks for out of `n` (fraction in [0, 1) or a count)."""
     if isinstance(val_size, bool) or not isinstance(val_size, numbers.Real):

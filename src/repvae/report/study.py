@@ -371,6 +371,7 @@ def latent_scatters(rows: list[dict[str, Any]], study_dir: Path, points: int = 2
 
     The points are a seeded random pick: test sets stored class by class (image folders) would
     otherwise show only their first classes."""
+    from repvae.data.splits import seeded_subset
     from repvae.report.figures import scatter_grid
     from repvae.represent import encode
     from repvae.run import load
@@ -396,14 +397,15 @@ def latent_scatters(rows: list[dict[str, Any]], study_dir: Path, points: int = 2
                 run = load(study_dir / "runs" / run_id, device="cpu")
                 cfg = run.config.data
                 if dataset not in data_cache:
-                    data_cache[dataset] = cfg.load()
-                test = data_cache[dataset].test
-                pick = np.sort(np.random.default_rng(0).permutation(len(test))[:points])
-                mean, _ = encode(run.model, test.images[pick])
-                panels.append((f"latent {latent}", mean.numpy(), test.labels[pick].numpy()))
+                    data = cfg.load()
+                    pick = seeded_subset(len(data.test), points, np.random.default_rng(0))
+                    data_cache[dataset] = (data, pick)
+                data, pick = data_cache[dataset]
+                mean, _ = encode(run.model, data.test.images[pick])
+                panels.append((f"latent {latent}", mean.numpy(), data.test.labels[pick].numpy()))
             if panels:
                 path = study_dir / f"latent_{_file_name(dataset)}_{_file_name(method)}.png"
-                scatter_grid(panels, path, class_names=data_cache[dataset].class_names)
+                scatter_grid(panels, path, class_names=data_cache[dataset][0].class_names)
                 paths.append(path)
     return paths
 
