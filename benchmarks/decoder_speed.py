@@ -1,13 +1,15 @@
 """Speed of PixelVAE decoders on this machine: training images/s and ancestral sampling time.
 
     python benchmarks/decoder_speed.py [--threads 2] [--seconds 8] [--widths 16 128]
+    python benchmarks/decoder_speed.py --shape 3 32 32 --architecture conv   # CIFAR-10-shaped
 
-For each decoder of the pixelvae study (the paper's MNIST networks: MLP 784-500-500 encoder with
-BatchNorm, z = 32, decoder z-500-500 -> 16x28x28 features, 10-component logistic mixture) at each
-head width (16: the study's quick budget, 128: the paper's), prints
-- training images/s of one Adam step at batch 100 (forward, backward, update; uint8 28x28 input),
+For each decoder of the pixelvae study (by default the paper's MNIST networks: MLP 784-500-500
+encoder with BatchNorm, z = 32, decoder z-500-500 -> 16x28x28 features, 10-component logistic
+mixture; ``--shape``/``--architecture`` for RGB images and the conv networks) at each head width
+(16: the study's quick budget, 128: the paper's), prints
+- training images/s of one Adam step at batch 100 (forward, backward, update; uint8 input),
 - FLOPs of one training step per image (torch's FlopCounterMode),
-- seconds to draw 16 samples (784 ancestral steps, features cached, windowed head),
+- seconds to draw 16 samples (H*W ancestral steps, features cached, windowed head),
 beside the Bernoulli VAE with the same encoder/decoder MLPs (no head) for scale. Timings are the
 median of ``--repeats`` windows of ``--seconds`` each, after warm-up steps.
 """
@@ -27,11 +29,10 @@ from repvae.models.presets import PRESETS
 from repvae.report.tables import markdown_table
 
 BATCH = 100
-SHAPE = (1, 28, 28)
 
 
-def config(preset: str | None, width: int) -> ModelConfig:
-    base = {"latent_dim": 32, "architecture": "mlp-bn", "hidden": 500}
+def config(preset: str | None, width: int, architecture: str) -> ModelConfig:
+    base = {"latent_dim": 32, "architecture": architecture, "hidden": 500}
     if preset is None:
         return ModelConfig(**base)
     fields = {k.split(".", 1)[1]: v for k, v in PRESETS[preset](32).items()}
@@ -73,17 +74,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--widths", type=int, nargs="+", default=[16, 128])
+    parser.add_argument("--shape", type=int, nargs=3, default=[1, 28, 28], metavar=("C", "H", "W"))
+    parser.add_argument("--architecture", default="mlp-bn", help="model.architecture")
     args = parser.parse_args()
+    shape = tuple(args.shape)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    x = torch.randint(0, 256, (BATCH, *SHAPE), dtype=torch.uint8)
+    x = torch.randint(0, 256, (BATCH, *shape), dtype=torch.uint8)
     rows = []
     cases = [("bernoulli VAE (no head)", None, 0)]
     cases += [
         (p, p, w) for w in args.widths for p in ("pixelvae-h0", "lpvae-h1", "lpvae-h2", "fpvae")
     ]
     for name, preset, width in cases:
-        model = VAE(config(preset, width), SHAPE)
+        model = VAE(config(preset, width, args.architecture), shape)
         rate = train_rate(model.train(), x, args.seconds, args.repeats)
         gflops = flops_per_image(model, x) / 1e9
         model.eval()
@@ -100,7 +104,10 @@ def main() -> None:
             }
         )
         print(rows[-1], flush=True)
-    print(f"\n{torch.get_num_threads()} threads, batch {BATCH}, torch {torch.__version__}\n")
+    print(
+        f"\n{torch.get_num_threads()} threads, batch {BATCH}, {args.architecture} networks, "
+        f"images {'x'.join(map(str, shape))}, torch {torch.__version__}\n"
+    )
     print(markdown_table(rows, list(rows[0])))
 
 

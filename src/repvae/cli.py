@@ -291,6 +291,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    from repvae.evaluate.probes import PROBES
+
     p = argparse.ArgumentParser(prog="repvae", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
@@ -319,9 +321,7 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("target", type=Path, help="run folder or embeddings .npz file")
     pr.add_argument("--kind", nargs="+", default=["map"], help=kinds_help)
     pr.add_argument("--dims", nargs="+", type=int, help="Matryoshka prefix sizes")
-    pr.add_argument(
-        "--probes", nargs="+", default=["linear", "mlp"], help="linear, mlp, logistic, knn"
-    )
+    pr.add_argument("--probes", nargs="+", default=["linear", "mlp"], help=", ".join(PROBES))
     pr.add_argument("--protocol", choices=["split", "cv"], default="split")
     pr.add_argument("--folds", type=int, default=5)
     pr.add_argument("--seed", type=int, default=0)
@@ -362,7 +362,7 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--bpd", action="store_true", help="the likelihood bounds (with --only: add)")
     ev.add_argument("--split", choices=["train", "val", "test"], default="test")
     ev.add_argument("--kind", nargs="+", default=defaults.kinds, help=kinds_help)
-    ev.add_argument("--probes", nargs="+", default=defaults.probes)
+    ev.add_argument("--probes", nargs="+", default=defaults.probes, help=", ".join(PROBES))
     ev.add_argument("--protocol", choices=["split", "cv"], default=defaults.protocol)
     ev.add_argument("--folds", type=int, default=defaults.folds)
     ev.add_argument("--probe-subset", type=int, help="training images for the probes")

@@ -11,13 +11,21 @@ from repvae.evaluate import (
     ProbeResult,
     knn_probe,
     linear_probe,
+    linear_unscaled_probe,
     logistic_probe,
     mlp_probe,
     run_probes,
 )
 
-PROBE_FNS = {"linear": linear_probe, "mlp": mlp_probe, "knn": knn_probe, "logistic": logistic_probe}
-TRAINED = ("linear", "mlp", "logistic")  # the probes that fit on every draw and average at test
+PROBE_FNS = {
+    "linear": linear_probe,
+    "linear-unscaled": linear_unscaled_probe,
+    "mlp": mlp_probe,
+    "knn": knn_probe,
+    "logistic": logistic_probe,
+}
+# the probes that fit on every draw and average at test
+TRAINED = ("linear", "linear-unscaled", "mlp", "logistic")
 LABEL_NAMES = np.array([2, 5, 7, 11])  # non-contiguous on purpose: probes must map labels back
 
 
@@ -189,6 +197,20 @@ def test_cv_is_deterministic_and_fold_count_follows_the_protocol() -> None:
     assert run(seed=0) == first
     assert all(r["protocol"] == "cv3" and len(r["folds"]) == 3 for r in first)
     assert (first[0]["n_train"], first[0]["n_test"]) == (80, 40)
+
+
+def test_linear_unscaled_reads_the_features_as_they_are() -> None:
+    # the class signal sits in a dimension spread 1e-3 wide, beside unit noise: standardised it
+    # is easy; unscaled, C = 1 cannot afford the weight it needs (~1e3)
+    rng = np.random.default_rng(0)
+    y = np.arange(400) % 2
+    x = np.stack([1e-3 * (2 * y - 1 + 0.3 * rng.normal(size=400)), rng.normal(size=400)], 1)
+    x, tx, y, ty = x[:200], x[200:], y[:200], y[200:]
+    assert linear_probe(x, y, tx, ty) > 0.95
+    assert linear_unscaled_probe(x, y, tx, ty) < 0.7
+    assert linear_unscaled_probe(x, y, tx, ty) == linear_probe(x, y, tx, ty, standardize=False)
+    [result] = run_probes(x, y, tx, ty, probes=("linear-unscaled",))
+    assert result.accuracy == linear_unscaled_probe(x, y, tx, ty)
 
 
 def test_options_reach_the_probes_that_take_them() -> None:

@@ -20,6 +20,7 @@ from repvae.report.pictures import (
     reconstructions_figure,
     samples_figure,
     save_pictures,
+    shared_z_samples_figure,
     tile_images,
     traversal_dims,
     traversals_figure,
@@ -141,6 +142,44 @@ def test_samples_are_seeded_and_titled(model, nested):
     assert not np.array_equal(shown(fig), shown(samples_figure(model, n=64, seed=4)))
     assert shown(samples_figure(model, n=10)).shape == (3 * 9 - 1, 4 * 9 - 1)
     assert samples_figure(nested, n=4, prefix=2).axes[0].get_title().endswith("m=2")
+
+
+def local_pixel_vae() -> VAE:
+    torch.manual_seed(0)
+    config = ModelConfig(
+        latent_dim=3,
+        likelihood="logistic_mixture",
+        n_mix=2,
+        decoder_head="local",
+        horizon=1,
+        head_channels=4,
+        head_features=2,
+        hidden=16,
+    )
+    return VAE(config, SHAPE).eval()
+
+
+def test_shared_z_samples_repeat_one_prior_draw_per_row(monkeypatch):
+    model = local_pixel_vae()
+    decoded: list[torch.Tensor] = []
+    generate = model.generate
+
+    def recording(z, prefix=None, generator=None):
+        decoded.append(z)
+        return generate(z, prefix, generator)
+
+    monkeypatch.setattr(model, "generate", recording)
+    fig = shared_z_samples_figure(model, rows=3, per_row=4, seed=1)
+    z = decoded[0].view(3, 4, -1)
+    torch.testing.assert_close(z, z[:, :1].expand_as(z))  # one z along each row
+    assert not torch.equal(z[0, 0], z[1, 0])  # a fresh z per row
+    grid = shown(fig)
+    assert grid.shape == (3 * 9 - 1, 4 * 9 - 1)
+    assert texts(fig.axes[0].get_yticklabels()) == ["z1", "z2", "z3"]
+    # the draws along a row differ: the head samples pixel by pixel, not the mean of p(x|z)
+    assert not np.array_equal(tile(grid, 0, 0, 8, 8), tile(grid, 0, 1, 8, 8))
+    with pytest.raises(ValueError, match="autoregressive"):
+        shared_z_samples_figure(VAE(ModelConfig(latent_dim=4), shape=SHAPE))
 
 
 def known_posterior(means: list[float]):
@@ -291,3 +330,11 @@ def test_save_pictures_writes_each_png(tmp_path, model):
     assert width == pytest.approx(8 * 0.55 * DPI, rel=0.1)
     with pytest.raises(ValueError, match="split"):
         save_pictures(run, tmp_path, split="training")
+
+
+def test_save_pictures_of_a_pixelvae_add_the_shared_z_samples(tmp_path):
+    model = local_pixel_vae()
+    config = Config(model=model.config)
+    written = save_pictures(Run(tmp_path / "run", config, model), tmp_path / "pictures")
+    assert "samples_shared_z" in written
+    assert written["samples_shared_z"].read_bytes().startswith(b"\x89PNG")

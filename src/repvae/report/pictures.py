@@ -172,6 +172,23 @@ def samples_figure(model: VAE, *, n: int = 64, seed: int = 0, prefix: int | None
     return image_grid(images, math.ceil(math.sqrt(n)), title=title)
 
 
+def shared_z_samples_figure(
+    model: VAE, *, rows: int = 8, per_row: int = 8, seed: int = 0, prefix: int | None = None
+) -> Figure:
+    """Ancestral draws of an autoregressive decoder, one prior z per row (Zhang et al.'s
+    Figure 8): what stays fixed along a row is what the latent carries, what varies is left to
+    the PixelCNN head (for a local head, strokes and texture; for a full head, more)."""
+    if not model.autoregressive:
+        raise ValueError("shared-z samples need an autoregressive decoder (a PixelCNN head)")
+    with _evaluating(model) as device:
+        generator = torch.Generator(device=device).manual_seed(seed)
+        z = torch.randn(rows, model.latent_dim, generator=generator, device=device)
+        images = model.generate(z.repeat_interleave(per_row, 0), prefix, generator)
+    labels = [f"z{r + 1}" for r in range(rows)]
+    title = "ancestral draws of p(x|z), one prior z per row"
+    return image_grid(images, per_row, row_labels=labels, title=title)
+
+
 def analogies_figure(model: M2, images: torch.Tensor, class_names: Sequence[str]) -> Figure:
     """M2's analogies (as in Kingma et al. 2014): each row keeps the style code z of one test
     image and decodes it with every class, so the columns show what went into y and what into z."""
@@ -406,6 +423,8 @@ def save_pictures(
     else:
         pairs = _pairs(data.labels.tolist(), order[10:], 6)
         figures["samples"] = samples_figure(model, seed=seed)
+        if model.autoregressive:
+            figures["samples_shared_z"] = shared_z_samples_figure(model, seed=seed)
         figures["traversals"] = traversals_figure(model, images[order[:1000]])
         figures["interpolations"] = interpolations_figure(
             model, [(images[i], images[j]) for i, j in pairs]
