@@ -5,12 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from repvae.config import ModelConfig
 from repvae.models.discretized import DiscretizedLogisticMixture
 from repvae.models.likelihoods import Likelihood
 from repvae.models.masked import receptive_field
 from repvae.models.pixelcnn import FullHead, LocalHead, PixelHead, ancestral_sample, to_signed
-from repvae.models.vae import VAE
 
 SIZE = 10
 FEATURES = 3
@@ -87,26 +85,9 @@ def test_windowed_ancestral_sampling_equals_the_naive_sampler(head):
     assert fast.std() > 0  # the comparison is not between two blank images
 
 
-def pixel_vae(head: str, horizon: int = 1, **extra) -> VAE:
-    config = ModelConfig(
-        latent_dim=3,
-        architecture="mlp-bn",
-        hidden=16,
-        likelihood="logistic_mixture",
-        n_mix=2,
-        decoder_head=head,
-        horizon=horizon,
-        head_channels=4,
-        head_layers=2,
-        head_features=2,
-        **extra,
-    )
-    return VAE(config, (1, 6, 6))
-
-
-def test_pixel_vae_trains_and_samples_8bit_images():
+def test_pixel_vae_trains_and_samples_8bit_images(tiny_pixel_vae):
     torch.manual_seed(0)
-    model = pixel_vae("local", 2)
+    model = tiny_pixel_vae("local", 2)
     x = torch.randint(0, 256, (8, 1, 6, 6), dtype=torch.uint8)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
@@ -125,17 +106,17 @@ def test_pixel_vae_trains_and_samples_8bit_images():
     assert torch.equal(draws, again)  # seeded
 
 
-def test_pixel_vae_decode_needs_the_image_and_heads_follow_matryoshka_decoders():
-    model = pixel_vae("full")
+def test_pixel_vae_decode_needs_the_image_and_heads_follow_matryoshka_decoders(tiny_pixel_vae):
+    model = tiny_pixel_vae("full")
     with pytest.raises(ValueError, match="teacher forcing"):
         model.decode(torch.zeros(2, 3))
-    nested = pixel_vae("local", 1, nesting=[1, 3])
+    nested = tiny_pixel_vae("local", 1, nesting=[1, 3])
     assert len(nested.heads) == 2 and isinstance(nested.likelihood, DiscretizedLogisticMixture)
     assert nested.loss(torch.zeros(4, 1, 6, 6, dtype=torch.uint8)).loss.isfinite()
 
 
-def test_horizon_zero_is_conditionally_independent():
-    model = pixel_vae("local", 0).eval()
+def test_horizon_zero_is_conditionally_independent(tiny_pixel_vae):
+    model = tiny_pixel_vae("local", 0).eval()
     assert not model.autoregressive
     z = torch.randn(2, 3)
     x1 = torch.rand(2, 1, 6, 6)

@@ -144,23 +144,9 @@ def test_samples_are_seeded_and_titled(model, nested):
     assert samples_figure(nested, n=4, prefix=2).axes[0].get_title().endswith("m=2")
 
 
-def local_pixel_vae() -> VAE:
+def test_shared_z_samples_repeat_one_prior_draw_per_row(monkeypatch, tiny_pixel_vae):
     torch.manual_seed(0)
-    config = ModelConfig(
-        latent_dim=3,
-        likelihood="logistic_mixture",
-        n_mix=2,
-        decoder_head="local",
-        horizon=1,
-        head_channels=4,
-        head_features=2,
-        hidden=16,
-    )
-    return VAE(config, SHAPE).eval()
-
-
-def test_shared_z_samples_repeat_one_prior_draw_per_row(monkeypatch):
-    model = local_pixel_vae()
+    model = tiny_pixel_vae(shape=SHAPE).eval()
     decoded: list[torch.Tensor] = []
     generate = model.generate
 
@@ -332,8 +318,9 @@ def test_save_pictures_writes_each_png(tmp_path, model):
         save_pictures(run, tmp_path, split="training")
 
 
-def test_save_pictures_of_a_pixelvae_add_the_shared_z_samples(tmp_path):
-    model = local_pixel_vae()
+def test_save_pictures_of_a_pixelvae_add_the_shared_z_samples(tmp_path, tiny_pixel_vae):
+    torch.manual_seed(0)
+    model = tiny_pixel_vae(shape=SHAPE).eval()
     config = Config(model=model.config)
     written = save_pictures(Run(tmp_path / "run", config, model), tmp_path / "pictures")
     assert "samples_shared_z" in written

@@ -14,6 +14,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -360,20 +361,9 @@ def knn_probe(
     return _accuracy(classes[torch.cat(preds).cpu().numpy()], ty)
 
 
-def linear_unscaled_probe(
-    train_x: ArrayLike,
-    train_y: ArrayLike,
-    test_x: ArrayLike,
-    test_y: ArrayLike,
-    *,
-    C: float = 1.0,
-    seed: int = 0,
-) -> float:
-    """The linear SVM on the features as they are (Zhang et al.'s protocol: C = 1 on unscaled
-    posterior means). Without standardisation C penalises a weakly spread dimension's weight
-    more, so the probe leans on the dimensions the encoder spreads widely."""
-    return linear_probe(train_x, train_y, test_x, test_y, C=C, standardize=False, seed=seed)
-
+# Zhang et al.'s protocol: the SVM (C = 1) on unscaled posterior means. Without standardisation C
+# penalises a weakly spread dimension's weight more, so the probe leans on widely spread ones.
+linear_unscaled_probe = partial(linear_probe, standardize=False)
 
 _PROBE_FNS: dict[str, Callable[..., float]] = {
     "linear": linear_probe,
