@@ -166,6 +166,30 @@ def test_resume_continues_a_finished_or_interrupted_run(tmp_path):
     assert summary["epochs"] == 4 and summary["steps"] == 2 * steps
 
 
+def test_last_checkpoint_follows_the_last_epoch_not_the_best(tmp_path, monkeypatch):
+    # validation loss that worsens every epoch: the best stays at epoch 0, the last must move on
+    calls = {"n": 0}
+    original = VAE.loss
+
+    def worsening(self, x, beta_scale=1.0):
+        out = original(self, x, beta_scale)
+        if self.training:
+            return out
+        calls["n"] += 1
+        return LossTerms(out.loss + 1000.0 * calls["n"], out.terms)
+
+    monkeypatch.setattr(VAE, "loss", worsening)
+    cfg = repvae.Config()
+    cfg.train.epochs, cfg.train.progress = 3, False
+    repvae.train(cfg, tmp_path / "run")
+    checkpoints = tmp_path / "run" / "checkpoints"
+    epoch = {
+        n: torch.load(checkpoints / f"{n}.ckpt", weights_only=False)["epoch"]
+        for n in ("best", "last")
+    }
+    assert epoch == {"best": 0, "last": 2}
+
+
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "config.yaml").write_text("{}")

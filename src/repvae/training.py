@@ -199,13 +199,17 @@ def train(
     val_batches = TensorBatches(data.val.images, data.val.labels, max(t.batch_size, 512))
     module = LitVAE(model, t, train_batches)
     best = ModelCheckpoint(
-        dirpath=checkpoints,
-        filename="best",
-        monitor="val/loss",
-        save_last=True,
-        enable_version_counter=False,
+        dirpath=checkpoints, filename="best", monitor="val/loss", enable_version_counter=False
     )
-    callbacks = [best, EarlyStopping(monitor="val/loss", patience=t.patience, check_finite=True)]
+    # Not ``save_last=True``: Lightning writes that copy only when a top-k checkpoint is saved,
+    # so after the best epoch it would stop moving and a resume would lose every later epoch.
+    # Without a monitor a checkpoint is written after every epoch.
+    last = ModelCheckpoint(dirpath=checkpoints, filename="last", enable_version_counter=False)
+    callbacks = [
+        best,
+        last,
+        EarlyStopping(monitor="val/loss", patience=t.patience, check_finite=True),
+    ]
     if t.progress:
         callbacks.append(ProgressBar())
     trainer = L.Trainer(
