@@ -281,6 +281,19 @@ def test_runs_filter_trains_only_matching_runs_and_reports_all_finished(tmp_path
         run_study(study, tmp_path, budget="quick", only=["*-m2-*"], log=lambda _: None)
 
 
+def test_seeds_replace_the_studys_and_the_report_keeps_earlier_ones(tmp_path):
+    study = Study.from_dict(TINY)
+    quiet = {"budget": "quick", "log": lambda _: None}
+    run_study(study, tmp_path, only=["*-vae-latent_dim2-*"], **quiet)
+    rows = run_study(study, tmp_path, only=["*-vae-latent_dim2-*"], seeds=[0, 1], **quiet)
+    assert {r["run"] for r in rows} == {
+        "digits-vae-latent_dim2-seed0",
+        "digits-vae-latent_dim2-seed1",
+    }
+    saved = yaml.safe_load((tmp_path / "runs/digits-vae-latent_dim2-seed1/config.yaml").read_text())
+    assert saved["train"]["seed"] == 1 and saved["data"]["seed"] == 0
+
+
 def test_builtin_semisupervised_study_is_valid():
     study = load_study(builtin_study("semisupervised")).with_budget("quick")
     specs = study.runs()

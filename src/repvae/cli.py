@@ -150,6 +150,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         command=command,
         workers=args.workers,
         only=args.runs,
+        seeds=args.seeds,
     )
     markdown_path, html_path = report_study(out)
     print(markdown_path.read_text())
@@ -350,6 +351,14 @@ def parser() -> argparse.ArgumentParser:
             metavar="PATTERN",
             help="run only the runs whose id matches a glob (e.g. '*-infovae-*'); "
             "the report covers every finished run",
+        )
+        s.add_argument(
+            "--seeds",
+            nargs="+",
+            type=int,
+            metavar="SEED",
+            help="seeds to run instead of the study's (list the earlier ones too to keep them "
+            "in the report)",
         )
         s.set_defaults(func=cmd_study)
 

@@ -25,6 +25,7 @@ from the run folders and is the single source for reports.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import fnmatch
 import functools
 import itertools
@@ -473,11 +474,17 @@ def run_study(
     command: str | None = None,
     workers: int = 1,
     only: list[str] | None = None,
+    seeds: list[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Run every missing piece of the study (of the runs whose id matches one of the ``only``
-    glob patterns, when given); returns the collected results rows of all finished runs."""
+    glob patterns, when given); returns the collected results rows of all finished runs.
+
+    ``seeds`` replaces the study's (and budget's) seeds, e.g. to add a seed to a finished study
+    while its report keeps the earlier ones."""
     log = log or functools.partial(print, flush=True)
     study = study.with_budget(budget)
+    if seeds:
+        study = dataclasses.replace(study, seeds=list(seeds))
     study_dir = Path(study_dir)
     study_dir.mkdir(parents=True, exist_ok=True)
     specs = study.runs(overrides)

@@ -13,7 +13,14 @@ from typing import Any
 
 from repvae.report.tables import markdown_table
 
-_FIGURES = ("latent_pca", "latent_tsne", "reconstructions", "samples", "traversals")
+_FIGURES = (
+    "latent_pca",
+    "latent_tsne",
+    "reconstructions",
+    "samples",
+    "samples_shared_z",
+    "traversals",
+)
 
 
 def headline_values(evaluation: Path) -> dict[str, float]:
