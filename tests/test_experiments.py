@@ -9,6 +9,7 @@ import yaml
 
 from repvae.config import ConfigError
 from repvae.experiments import Study, builtin_study, load_study, run_study
+from repvae.report.study import report_study
 
 TINY = {
     "name": "tiny",
@@ -282,16 +283,19 @@ def test_runs_filter_trains_only_matching_runs_and_reports_all_finished(tmp_path
 
 
 def test_seeds_replace_the_studys_and_the_report_keeps_earlier_ones(tmp_path):
-    study = Study.from_dict(TINY)
-    quiet = {"budget": "quick", "log": lambda _: None}
-    run_study(study, tmp_path, only=["*-vae-latent_dim2-*"], **quiet)
-    rows = run_study(study, tmp_path, only=["*-vae-latent_dim2-*"], seeds=[0, 1], **quiet)
-    assert {r["run"] for r in rows} == {
-        "digits-vae-latent_dim2-seed0",
-        "digits-vae-latent_dim2-seed1",
-    }
-    saved = yaml.safe_load((tmp_path / "runs/digits-vae-latent_dim2-seed1/config.yaml").read_text())
+    source = tmp_path / "tiny.yaml"
+    source.write_text(yaml.safe_dump(TINY))
+    study, out = load_study(source), tmp_path / "study"
+    quiet = {"budget": "quick", "log": lambda _: None, "source": source}
+    run_study(study, out, only=["*-vae-latent_dim2-*"], **quiet)
+    rows = run_study(study, out, only=["*-vae-latent_dim2-*"], seeds=[0, 1], **quiet)
+    runs = {"digits-vae-latent_dim2-seed0", "digits-vae-latent_dim2-seed1"}
+    assert {r["run"] for r in rows} == runs
+    saved = yaml.safe_load((out / "runs/digits-vae-latent_dim2-seed1/config.yaml").read_text())
     assert saved["train"]["seed"] == 1 and saved["data"]["seed"] == 0
+    report_study(out)  # rebuilds results.csv from study.yaml: both seeds stay
+    with open(out / "results.csv") as f:
+        assert {r["run"] for r in csv.DictReader(f)} == runs
 
 
 def test_builtin_semisupervised_study_is_valid():

@@ -495,6 +495,7 @@ def run_study(
                 "file": str(Path(source).resolve()) if source else None,
                 "command": command,
                 "budget": budget,
+                "seeds": study.seeds,
                 "overrides": overrides or {},
                 "evaluate": vars(study.evaluate),
                 "runs": [s.id for s in specs],
