@@ -25,7 +25,6 @@ from the run folders and is the single source for reports.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import fnmatch
 import functools
 import itertools
@@ -35,7 +34,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -220,22 +219,23 @@ class Study:
             source=raw.get("source", ""),
         )
 
-    def with_budget(self, budget: str | None) -> Study:
+    def with_budget(self, budget: str | None, seeds: list[int] | None = None) -> Study:
         """Apply a named budget: ``train.*``/``data.*``/``model.*`` go to the base config,
-        ``evaluate.*`` to the evaluation settings, ``seeds`` replaces the seeds."""
+        ``evaluate.*`` to the evaluation settings, ``seeds`` replaces the seeds. Explicit
+        ``seeds`` (``--seeds``) replace both the study's and the budget's."""
         if budget is None:
-            return self
+            return replace(self, seeds=list(seeds)) if seeds else self
         if budget not in self.budgets:
             raise ConfigError(
                 f"--budget: unknown budget {budget!r}; this study has {sorted(self.budgets)}"
             )
         base = json.loads(json.dumps(self.base))
         evaluate = Evaluation(**vars(self.evaluate))
-        seeds = self.seeds
+        chosen = self.seeds
         for dotted, value in self.budgets[budget].items():
             section, _, key = dotted.partition(".")
             if dotted == "seeds":
-                seeds = list(value)
+                chosen = list(value)
             elif section == "evaluate":
                 setattr(evaluate, key, value)
             else:
@@ -244,7 +244,7 @@ class Study:
             self.name,
             base,
             self.grid,
-            seeds,
+            list(seeds) if seeds else chosen,
             evaluate,
             self.budgets,
             self.labels,
@@ -482,9 +482,7 @@ def run_study(
     ``seeds`` replaces the study's (and budget's) seeds, e.g. to add a seed to a finished study
     while its report keeps the earlier ones."""
     log = log or functools.partial(print, flush=True)
-    study = study.with_budget(budget)
-    if seeds:
-        study = dataclasses.replace(study, seeds=list(seeds))
+    study = study.with_budget(budget, seeds)
     study_dir = Path(study_dir)
     study_dir.mkdir(parents=True, exist_ok=True)
     specs = study.runs(overrides)

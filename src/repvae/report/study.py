@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -198,9 +197,8 @@ def report_study(study_dir: str | Path) -> tuple[Path, Path]:
         raise FileNotFoundError(
             f"{meta_path}: the study file it names ({meta.get('file')}) is missing"
         )
-    study = load_study(meta["file"]).with_budget(meta.get("budget"))
-    if meta.get("seeds"):  # the seeds the study was run with (--seeds), not only the budget's
-        study = dataclasses.replace(study, seeds=meta["seeds"])
+    # the seeds the study ran with (--seeds), not only the budget's
+    study = load_study(meta["file"]).with_budget(meta.get("budget"), meta.get("seeds"))
     specs = study.runs(meta.get("overrides") or {})
     rows = collect(study, specs, study_dir)
     published = Path(meta["file"]).with_name(f"{Path(meta['file']).stem}_published.csv")
