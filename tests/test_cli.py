@@ -1,5 +1,6 @@
 """End-to-end runs of the command line on the embedded digits (seconds each)."""
 
+import csv
 import json
 from pathlib import Path
 
@@ -164,6 +165,13 @@ def test_resume_continues_a_finished_or_interrupted_run(tmp_path):
     assert main(["train", "--resume", run, "--epochs", "4", "--no-progress"]) == 0
     summary = _json(f"{run}/summary.json")
     assert summary["epochs"] == 4 and summary["steps"] == 2 * steps
+    # the loss curve keeps the epochs before the resume (Lightning's CSV writer deleted them)
+    with open(f"{run}/logs/metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    val_epochs = [int(r["epoch"]) for r in rows if r["val/loss"]]
+    assert val_epochs == [0, 1, 2, 3]
+    train_steps = [int(r["step"]) for r in rows if r["loss"]]
+    assert train_steps == sorted(set(train_steps)) and train_steps[0] < steps < train_steps[-1]
 
 
 def test_last_checkpoint_follows_the_last_epoch_not_the_best(tmp_path, monkeypatch):

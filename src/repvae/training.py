@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import math
@@ -23,6 +24,8 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 from repvae.config import Config, TrainConfig
 from repvae.data import ImageData
@@ -136,8 +139,49 @@ def _accelerator(device: str) -> str:
     return {"cuda": "gpu"}.get(device, device)
 
 
-def _logger(kind: str, run_dir: Path):
+class _ResumedWriter(ExperimentWriter):
+    """Lightning's CSV writer deletes ``metrics.csv`` when it starts, so a resumed run would lose
+    the loss curve of everything before the interruption. This one keeps the rows of the steps
+    the checkpoint holds (``step`` < its global step) and drops those it will redo."""
+
+    def __init__(self, log_dir: str, done_steps: int) -> None:
+        self.done_steps = done_steps
+        super().__init__(log_dir)
+
+    def _check_log_dir_exists(self) -> None:
+        path = Path(self.metrics_file_path)
+        if not path.is_file():
+            return
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            keys = list(reader.fieldnames or [])
+            rows = [r for r in reader if r.get("step") and int(r["step"]) < self.done_steps]
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(rows)
+        self.metrics_keys = sorted(keys)  # later saves append under the same header
+
+
+class _ResumedCSVLogger(CSVLogger):
+    def __init__(self, run_dir: Path, done_steps: int) -> None:
+        super().__init__(run_dir, name="", version="logs")
+        self._done_steps = done_steps
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _ResumedWriter(self.log_dir, self._done_steps)
+        return self._experiment
+
+
+def _logger(kind: str, run_dir: Path, resume_from: Path | None = None):
     if kind == "csv":
+        if resume_from is not None:
+            steps = torch.load(resume_from, map_location="cpu", weights_only=True, mmap=True)
+            return _ResumedCSVLogger(run_dir, int(steps["global_step"]))
         return CSVLogger(run_dir, name="", version="logs")
     if kind == "tensorboard":
         return TensorBoardLogger(run_dir, name="", version="logs")
@@ -221,7 +265,7 @@ def train(
         max_epochs=t.epochs,
         max_steps=t.max_steps,
         callbacks=callbacks,
-        logger=_logger(t.logger, run_dir),
+        logger=_logger(t.logger, run_dir, last_ckpt if resume else None),
         enable_progress_bar=t.progress,
         enable_model_summary=False,
         log_every_n_steps=min(50, max(1, len(train_batches))),
