@@ -1,8 +1,15 @@
 """Studies: expansion, resume after interruption, and the results table."""
 
+import contextlib
 import copy
 import csv
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -198,6 +205,53 @@ def test_parallel_workers_complete_the_study(tmp_path):
     serial = run_study(study, tmp_path / "serial", budget="quick", log=lambda _: None)
     by_run = {r["run"]: r["accuracy"] for r in serial}
     assert all(abs(r["accuracy"] - by_run[r["run"]]) < 0.02 for r in rows)
+
+
+def _stat(proc: Path) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (state first, parent second)."""
+    try:
+        return (proc / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # the process has ended
+        return None
+
+
+def _running_children(pid: int) -> list[Path]:
+    return [
+        proc
+        for proc in Path("/proc").glob("[0-9]*")
+        if (fields := _stat(proc)) and int(fields[1]) == pid and fields[0] != "Z"
+    ]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_sigterm_to_a_parallel_study_stops_its_workers(tmp_path):
+    # Before, SIGTERM ended the parent alone and the workers trained on, orphaned.
+    spec = {**TINY, "grid": [{"model": ["vae"], "model.latent_dim": [2, 4]}]}
+    spec["budgets"] = {"quick": {"train.epochs": 10_000}}
+    script = (
+        "import sys, yaml\n"
+        "from repvae.experiments import Study, run_study\n"
+        "study = Study.from_dict(yaml.safe_load(sys.argv[1]))\n"
+        "run_study(study, sys.argv[2], budget='quick', workers=2, log=lambda _: None)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script, yaml.safe_dump(spec), str(tmp_path)])
+    logs = [tmp_path / "runs" / f"digits-vae-latent_dim{m}-seed0" / "logs" for m in (2, 4)]
+    deadline = time.monotonic() + 120
+    while not all(d.exists() for d in logs):
+        assert parent.poll() is None and time.monotonic() < deadline, "workers did not start"
+        time.sleep(0.2)
+    workers = _running_children(parent.pid)
+    try:
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=60) == 128 + signal.SIGTERM
+        deadline = time.monotonic() + 30
+        while alive := [w for w in workers if (fields := _stat(w)) and fields[0] != "Z"]:
+            assert time.monotonic() < deadline, f"workers {alive} outlived the study"
+            time.sleep(0.2)
+    finally:  # never leave a failed test's workers training
+        for w in workers:
+            with contextlib.suppress(OSError):
+                os.kill(int(w.name), signal.SIGKILL)
 
 
 def test_study_with_metrics_and_seeds_reports_a_summary_beside_published_values(tmp_path):

@@ -24,6 +24,7 @@ from the run folders and is the single source for reports.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import fnmatch
 import functools
@@ -31,8 +32,10 @@ import itertools
 import json
 import multiprocessing
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -523,14 +526,48 @@ def run_study(
         # deadlock), each with an equal share of the CPU threads.
         threads = max(1, (os.cpu_count() or 1) // workers)
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_worker_init, initargs=(threads,)
-        ) as pool:
+        with (
+            ProcessPoolExecutor(
+                workers, mp_context=context, initializer=_worker_init, initargs=(threads,)
+            ) as pool,
+            _stop_workers_on_exit(),  # inside: it must stop them before the pool waits for them
+        ):
             futures = {pool.submit(execute_run, s, study_dir, study.evaluate, {}): s for s in todo}
             for i, future in enumerate(as_completed(futures), 1):
                 future.result()  # re-raise a failed run's error here
                 progress(i, f"finished {futures[future].id}")
     return collect(study, specs, study_dir)
+
+
+@contextlib.contextmanager
+def _stop_workers_on_exit() -> Iterator[None]:
+    """A study stopped by SIGTERM or Ctrl-C stops its workers too.
+
+    Python's default SIGTERM ends the parent at once and leaves the spawned workers training
+    on, orphaned, still writing run folders that a restarted study would resume. SIGTERM now
+    raises SystemExit in the parent, which stops the workers (each run resumes from its last
+    epoch's checkpoint). A failing run is not such an exit: the other runs finish.
+    """
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit_on_signal) if main else None
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit):
+        children = multiprocessing.active_children()
+        for child in children:
+            child.terminate()  # in training, Lightning stops at the end of the current batch
+        for child in children:
+            child.join(timeout=10)
+            if child.is_alive():  # e.g. it had already taken the next run from the queue
+                child.kill()
+        raise
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _worker_init(threads: int) -> None:
