@@ -34,6 +34,18 @@ def test_label_counts_sort_numerically_and_methods_keep_the_given_order():
     assert columns[2:] == ["M2 (labelled=100)", "M2 (labelled=600)"]
 
 
+def test_counts_averaged_over_seeds_keep_a_decimal():
+    rows = [_row("VAE", "intrinsic_dimension", v) for v in (10, 11, 11)]
+    rows.append(_row("LPVAE", "intrinsic_dimension", 9))
+    published = [
+        {"dataset": "mnist", "method": "VAE", "quantity": "intrinsic_dimension", "value": 9}
+    ]
+    table = {r["method"]: r for r in summary_table(rows, published)}
+    assert table["VAE"]["ours (mean ± std)"] == "10.7 ± 0.5"  # was "11 ± 0"
+    assert table["VAE"]["difference"] == "1.7" and table["VAE"]["published"] == "9"
+    assert table["LPVAE"]["ours (mean ± std)"] == "9"
+
+
 def test_latent_scatter_samples_every_class_of_a_class_sorted_test_set(tmp_path, monkeypatch):
     import dataclasses
 

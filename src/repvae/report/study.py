@@ -39,11 +39,12 @@ def quantity(row: dict[str, Any]) -> str:
     return row["metric"]
 
 
-def _fmt(name: str, value: float) -> str:
+def _fmt(name: str, value: float, averaged: bool = False) -> str:
     if name.endswith(")"):  # a probe accuracy: percent
         return f"{100 * value:.2f}"
     if name in ("intrinsic_dimension", "active_units"):
-        return f"{value:.0f}"
+        # a count, but its mean and std over seeds are not: 10, 11, 11 is 10.7 ± 0.5, not 11 ± 0
+        return f"{value:.1f}" if averaged else f"{value:.0f}"
     return f"{value:.2f}" if "percent" in name else f"{value:.3f}"
 
 
@@ -84,6 +85,7 @@ def summary_table(
     table = []
     for (dataset, method, latent, name), values in sorted(groups.items(), key=_natural):
         mean, std = float(np.mean(values)), float(np.std(values))
+        averaged = len(values) > 1
         paper = ref.get((dataset, method, name))
         table.append(
             {
@@ -91,12 +93,12 @@ def summary_table(
                 "method": method,
                 "latent": latent,
                 "quantity": name,
-                "ours (mean ± std)": f"{_fmt(name, mean)} ± {_fmt(name, std)}"
-                if len(values) > 1
+                "ours (mean ± std)": f"{_fmt(name, mean, True)} ± {_fmt(name, std, True)}"
+                if averaged
                 else _fmt(name, mean),
                 "seeds": len(values),
                 "published": "" if paper is None else _fmt(name, paper),
-                "difference": "" if paper is None else _fmt(name, mean - paper),
+                "difference": "" if paper is None else _fmt(name, mean - paper, averaged),
             }
         )
     return table
