@@ -22,8 +22,10 @@ from repvae.run import load
 
 
 def describe(metric: str, result: dict) -> str:
-    if "skipped" in result:
+    if isinstance(result.get("skipped"), str):  # the whole metric
         return f"skipped: {result['skipped']}"
+    if metric == "fid":
+        return f"domain FID on {result['n']} samples"
     if metric == "probes":
         return f"{len(result['results'])} probe x representation results"
     if metric == "likelihood":
@@ -33,7 +35,8 @@ def describe(metric: str, result: dict) -> str:
     if metric == "label_efficiency":
         return f"{len(result['sizes'])} label budgets"
     if "figures" in result:
-        return ", ".join(result["figures"].values())
+        made = ", ".join(result["figures"].values())
+        return f"{made} (skipped: {'; '.join(result['skipped'])})" if "skipped" in result else made
     return ""
 
 
