@@ -555,10 +555,12 @@ def _stop_workers_on_exit() -> Iterator[None]:
     except (KeyboardInterrupt, SystemExit):
         children = multiprocessing.active_children()
         for child in children:
-            child.terminate()  # in training, Lightning stops at the end of the current batch
+            child.terminate()  # outside training this ends it; in training Lightning raises
         for child in children:
-            child.join(timeout=10)
-            if child.is_alive():  # e.g. it had already taken the next run from the queue
+            # ...at the end of the batch, and the pool's worker loop then waits for the next
+            # run: kill it. Checkpoints are written atomically (Lightning's _atomic_save).
+            child.join(timeout=2)
+            if child.is_alive():
                 child.kill()
         raise
     finally:
