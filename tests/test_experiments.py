@@ -207,20 +207,17 @@ def test_parallel_workers_complete_the_study(tmp_path):
     assert all(abs(r["accuracy"] - by_run[r["run"]]) < 0.02 for r in rows)
 
 
-def _stat(proc: Path) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name (state first, parent second)."""
+def _parent_if_running(proc: Path) -> int | None:
+    """The parent pid of a live (not ended, not zombie) process, from /proc/PID/stat."""
     try:
-        return (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        state, parent = (proc / "stat").read_text().rsplit(")", 1)[1].split()[:2]
     except OSError:  # the process has ended
         return None
+    return None if state == "Z" else int(parent)
 
 
 def _running_children(pid: int) -> list[Path]:
-    return [
-        proc
-        for proc in Path("/proc").glob("[0-9]*")
-        if (fields := _stat(proc)) and int(fields[1]) == pid and fields[0] != "Z"
-    ]
+    return [proc for proc in Path("/proc").glob("[0-9]*") if _parent_if_running(proc) == pid]
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
@@ -245,7 +242,7 @@ def test_sigterm_to_a_parallel_study_stops_its_workers(tmp_path):
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(timeout=60) == 128 + signal.SIGTERM
         deadline = time.monotonic() + 30
-        while alive := [w for w in workers if (fields := _stat(w)) and fields[0] != "Z"]:
+        while alive := [w for w in workers if _parent_if_running(w) is not None]:
             assert time.monotonic() < deadline, f"workers {alive} outlived the study"
             time.sleep(0.2)
     finally:  # never leave a failed test's workers training
