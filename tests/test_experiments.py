@@ -5,6 +5,7 @@ import copy
 import csv
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -358,3 +359,81 @@ def test_builtin_semisupervised_study_is_valid():
     published = builtin_study("semisupervised").with_name("semisupervised_published.csv")
     methods = {line.split(",")[1] for line in published.read_text().splitlines()[1:]}
     assert methods == {s.method for s in specs}  # every published row has a run to sit beside
+
+
+def test_runs_trained_elsewhere_join_the_report_through_their_results_csv(tmp_path):
+    """A study split over two folders (say, two machines) reports as the whole study does."""
+    source = tmp_path / "tiny.yaml"
+    source.write_text(
+        yaml.safe_dump({**TINY, "evaluate": {**TINY["evaluate"], "metrics": ["information"]}})
+    )
+    study, whole = load_study(source), tmp_path / "whole"
+    quiet = {"budget": "quick", "log": lambda _: None, "source": source, "seeds": [0, 1]}
+    run_study(study, whole, only=["*-vae-latent_dim2-*"], **quiet)
+    report_study(whole)
+    # the second folder holds seed 1 alone; seed 0 trained "elsewhere" (the first folder)
+    part = tmp_path / "part"
+    (part / "runs").mkdir(parents=True)
+    shutil.copy(whole / "study.yaml", part / "study.yaml")
+    shutil.copytree(
+        whole / "runs/digits-vae-latent_dim2-seed1", part / "runs/digits-vae-latent_dim2-seed1"
+    )
+    report_study(part, [whole / "results.csv"])
+
+    def tables(folder: Path) -> str:  # the numbers; figures and provenance differ by design
+        return (folder / "results.md").read_text().split("## Figures")[0]
+
+    assert tables(part) == tables(whole)
+    assert "seeds (runs averaged) | 2" in re.sub(" +", " ", tables(part))
+    provenance = (part / "results.md").read_text().split("## Provenance")[1]
+    assert "1 trained in another study folder" in provenance
+    with open(whole / "results.csv") as a, open(part / "results.csv") as b:
+        assert sorted(map(str, csv.DictReader(a))) == sorted(map(str, csv.DictReader(b)))
+    # later reports keep the imported runs; a run folder that arrives wins over its rows
+    report_study(part)
+    assert tables(part) == tables(whole)
+    shutil.copytree(
+        whole / "runs/digits-vae-latent_dim2-seed0", part / "runs/digits-vae-latent_dim2-seed0"
+    )
+    report_study(part)
+    assert "1 trained in another" not in (part / "results.md").read_text()
+
+
+def test_importing_results_names_what_does_not_fit(tmp_path):
+    source = tmp_path / "tiny.yaml"
+    source.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "study"
+    run_study(
+        load_study(source),
+        out,
+        budget="quick",
+        only=["*-vae-latent_dim2-*"],
+        log=lambda _: None,
+        source=source,
+    )
+    with pytest.raises(FileNotFoundError, match=r"nowhere\.csv"):
+        report_study(out, [tmp_path / "nowhere.csv"])
+    not_results = tmp_path / "other.csv"
+    not_results.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match=r"not a study.s results\.csv"):
+        report_study(out, [not_results])
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    foreign = tmp_path / "foreign.csv"
+
+    def write(changes: dict) -> Path:
+        with open(foreign, "w", newline="") as f:
+            writer = csv.DictWriter(f, list(rows[0]))
+            writer.writeheader()
+            writer.writerows({**r, **changes} for r in rows)
+        return foreign
+
+    # the finished run is here already: nothing of the file is wanted
+    with pytest.raises(ValueError, match="no rows for the runs this study lacks"):
+        report_study(out, [write({})])
+    other_run = "digits-vae-latent_dim4-seed0"
+    with pytest.raises(ValueError, match="labelled 'VAE-ish'"):
+        report_study(out, [write({"run": other_run, "method": "VAE-ish"})])
+    with pytest.raises(ValueError, match="trained 40 epochs"):
+        report_study(out, [write({"run": other_run, "epochs": "40"})])
+    assert not (out / "imported.csv").exists()

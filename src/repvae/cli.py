@@ -161,7 +161,7 @@ def cmd_study(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from repvae.report.study import report_study
 
-    markdown_path, html_path = report_study(args.study)
+    markdown_path, html_path = report_study(args.study, args.import_results)
     print(f"report: {html_path} ({html_path.stat().st_size / 1024:.0f} KiB, self-contained)")
     print(f"Markdown twin: {markdown_path}")
     return 0
@@ -398,6 +398,16 @@ def parser() -> argparse.ArgumentParser:
         "report", help="write a study's self-contained HTML report and Markdown twin"
     )
     r.add_argument("study", type=Path, help="study folder (made by reproduce or run-experiment)")
+    r.add_argument(
+        "--import",
+        dest="import_results",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="RESULTS_CSV",
+        help="results.csv of the same study run in other folders (other machines, or a folder "
+        "since deleted): the runs this folder lacks are taken from them, and kept",
+    )
     r.set_defaults(func=cmd_report)
 
     d = sub.add_parser(

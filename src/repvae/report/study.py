@@ -182,12 +182,17 @@ def figure_link(path: Path, base: Path) -> str:
     return f"![{relative.with_suffix('')}]({relative})"
 
 
-def report_study(study_dir: str | Path) -> tuple[Path, Path]:
+def report_study(
+    study_dir: str | Path, imports: list[Path] | tuple[Path, ...] = ()
+) -> tuple[Path, Path]:
     """Rebuild ``results.md`` and the self-contained ``results.html`` of a study folder from its
-    ``study.yaml`` and run folders (works on a partly finished study too)."""
+    ``study.yaml`` and run folders (works on a partly finished study too).
+
+    ``imports`` are other folders' ``results.csv`` files: the runs this folder lacks are taken
+    from them (kept in ``imported.csv``, so later reports keep them too)."""
     import yaml
 
-    from repvae.experiments import collect, load_study
+    from repvae.experiments import collect, import_results, load_study
     from repvae.report.html import markdown_to_html
 
     study_dir = Path(study_dir)
@@ -202,6 +207,7 @@ def report_study(study_dir: str | Path) -> tuple[Path, Path]:
     # the seeds the study ran with (--seeds), not only the budget's
     study = load_study(meta["file"]).with_budget(meta.get("budget"), meta.get("seeds"))
     specs = study.runs(meta.get("overrides") or {})
+    import_results(study_dir, specs, list(imports))
     rows = collect(study, specs, study_dir)
     published = Path(meta["file"]).with_name(f"{Path(meta['file']).stem}_published.csv")
     provenance = provenance_table(study_dir, specs, meta)
@@ -220,18 +226,29 @@ def provenance_table(study_dir: Path, specs, meta: dict[str, Any]) -> str:
     """What produced the numbers: command, budget, progress, versions and hardware."""
     import yaml
 
+    from repvae.experiments import IMPORTED, read_results
+
     done = [s for s in specs if (study_dir / "runs" / s.id / "summary.json").exists()]
+    imported_path = study_dir / IMPORTED
+    imported = {r["run"] for r in read_results(imported_path)} if imported_path.exists() else set()
+    imported = imported.difference(s.id for s in done).intersection(s.id for s in specs)
     env: dict[str, Any] = {}
     if done:
         config = yaml.safe_load((study_dir / "runs" / done[0].id / "config.yaml").read_text())
         env = config.get("repvae", {})
+    finished = f"{len(done) + len(imported)} of {len(specs)}"
+    if imported:
+        finished += (
+            f" ({len(imported)} trained in another study folder: their rows are in {IMPORTED}, "
+            "their run folders and figures are not here)"
+        )
     rows = [
         {
             "item": "command",
             "value": f"`{meta.get('command') or 'repvae run-experiment ' + str(meta.get('file'))}`",
         },
         {"item": "budget", "value": meta.get("budget") or "default"},
-        {"item": "runs finished", "value": f"{len(done)} of {len(specs)}"},
+        {"item": "runs finished", "value": finished},
     ]
     rows += [{"item": key, "value": value} for key, value in env.items()]
     return markdown_table(rows, ["item", "value"])
@@ -331,11 +348,13 @@ def study_report(
                 subset, path, title=f"{dataset}: {probe} probe accuracy", published=refs
             )
             figures.append(path)
-    figures += latent_scatters(probe_rows, study_dir)
+    # figures that read run folders: imported runs (trained elsewhere) have none here
+    local = [r for r in rows if (study_dir / "runs" / r["run"] / "summary.json").exists()]
+    figures += latent_scatters([r for r in local if r["metric"] == "accuracy"], study_dir)
     if "information" in ev.metrics:
-        figures += spectra_figure(rows, study_dir)
+        figures += spectra_figure(local, study_dir)
     if "pictures" in ev.metrics:  # each method's traversals (first seed)
-        for r in first_runs(rows).values():
+        for r in first_runs(local).values():
             path = study_dir / "runs" / r["run"] / "evaluation" / "traversals.png"
             if path.exists():
                 figures.append(path)
