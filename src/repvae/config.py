@@ -128,7 +128,7 @@ class Config:
 
 FAMILIES = ("vae", "m2")
 LIKELIHOODS = ("bernoulli", "gaussian", "logistic_mixture", "categorical256")
-ARCHITECTURES = ("auto", "mlp", "mlp-bn", "conv", "resnet")
+ARCHITECTURES = ("auto", "mlp", "mlp-bn", "conv", "resnet", "conv4")
 HEADS = ("none", "local", "full")
 MMD_KERNELS = ("rbf", "imq")
 DEVICES = ("auto", "cpu", "cuda", "gpu", "mps")
