@@ -411,8 +411,10 @@ def _probe_run(run, todo: list[tuple[str, int | None]], data, evaluation: Evalua
 
 
 IMPORTED = "imported.csv"
-_NUMBER_COLUMNS = ("latent", "dims", "seed", "epochs", "n_train", "n_test", "accuracy", "std")
-_NUMBER_COLUMNS += ("train_seconds", "value")
+_NUMBER_COLUMNS = (
+    *("latent", "dims", "seed", "epochs", "n_train", "n_test"),
+    *("accuracy", "std", "train_seconds", "value"),
+)
 
 
 def _number(text: str) -> int | float | None:
@@ -505,7 +507,7 @@ def collect(study: Study, specs: list[RunSpec], study_dir: Path) -> list[dict[st
     rows = []
     for spec in specs:
         run_dir = study_dir / "runs" / spec.id
-        if not (run_dir / "summary.json").exists():
+        if not _is_finished(study_dir, spec.id):
             rows += imported.get(spec.id, [])
             continue
         summary = json.loads((run_dir / "summary.json").read_text())

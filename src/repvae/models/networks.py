@@ -8,8 +8,9 @@
 - ``conv4``: the disentanglement literature's 64x64 networks (Higgins et al. 2017, Burgess et
   al. 2018; disentanglement_lib's ``conv_encoder`` / ``deconv_decoder``): four 4x4 stride-2
   convs (32, 32, 64, 64 channels) to a 4x4 map and a 256-unit layer, mirrored in the decoder.
-  Sides divisible by 16. A third of ``conv``'s multiply-adds at 64x64, and the architecture the
-  published beta-VAE disentanglement results were measured with.
+  Sides divisible by 16. At 64x64 a training step costs 0.62x ``conv``'s FLOPs (97 against 156
+  MFLOP per image, torch's FlopCounterMode) with 1/11 of its parameters, and it is the
+  architecture the published beta-VAE disentanglement results were measured with.
 
 Every encoder maps x [B, C, H, W] to 2 * latent_dim numbers; every decoder maps z [B, d] to
 ``out_channels`` maps of size H x W (the likelihood's parameters).
