@@ -444,7 +444,7 @@ def read_results(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _is_finished(study_dir: Path, run_id: str) -> bool:
+def run_finished(study_dir: Path, run_id: str) -> bool:
     return (study_dir / "runs" / run_id / "summary.json").exists()
 
 
@@ -458,7 +458,7 @@ def import_results(study_dir: Path, specs: list[RunSpec], sources: list[Path]) -
     Returns the imported run ids."""
     if not sources:
         return []
-    wanted = {s.id: s for s in specs if not _is_finished(study_dir, s.id)}
+    wanted = {s.id: s for s in specs if not run_finished(study_dir, s.id)}
     target = study_dir / IMPORTED
     rows_by_run: dict[str, list[dict[str, Any]]] = {}
     for row in read_results(target) if target.exists() else []:
@@ -507,7 +507,7 @@ def collect(study: Study, specs: list[RunSpec], study_dir: Path) -> list[dict[st
     rows = []
     for spec in specs:
         run_dir = study_dir / "runs" / spec.id
-        if not _is_finished(study_dir, spec.id):
+        if not run_finished(study_dir, spec.id):
             rows += imported.get(spec.id, [])
             continue
         summary = json.loads((run_dir / "summary.json").read_text())

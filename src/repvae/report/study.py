@@ -226,9 +226,9 @@ def provenance_table(study_dir: Path, specs, meta: dict[str, Any]) -> str:
     """What produced the numbers: command, budget, progress, versions and hardware."""
     import yaml
 
-    from repvae.experiments import IMPORTED, read_results
+    from repvae.experiments import IMPORTED, read_results, run_finished
 
-    done = [s for s in specs if (study_dir / "runs" / s.id / "summary.json").exists()]
+    done = [s for s in specs if run_finished(study_dir, s.id)]
     imported_path = study_dir / IMPORTED
     imported = {r["run"] for r in read_results(imported_path)} if imported_path.exists() else set()
     imported = imported.difference(s.id for s in done).intersection(s.id for s in specs)
@@ -264,6 +264,7 @@ def study_report(
     provenance: str = "",
 ) -> Path:
     """results.md + figures for a finished (or partly finished) study."""
+    from repvae.experiments import run_finished
     from repvae.report.figures import accuracy_vs_latent
 
     published = read_published(published_csv) if published_csv else []
@@ -349,7 +350,7 @@ def study_report(
             )
             figures.append(path)
     # figures that read run folders: imported runs (trained elsewhere) have none here
-    local = [r for r in rows if (study_dir / "runs" / r["run"] / "summary.json").exists()]
+    local = [r for r in rows if run_finished(study_dir, r["run"])]
     figures += latent_scatters([r for r in local if r["metric"] == "accuracy"], study_dir)
     if "information" in ev.metrics:
         figures += spectra_figure(local, study_dir)
