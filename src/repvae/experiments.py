@@ -445,6 +445,7 @@ def read_results(path: Path) -> list[dict[str, Any]]:
 
 
 def run_finished(study_dir: Path, run_id: str) -> bool:
+    """Whether the run's folder holds a finished run (training writes summary.json last)."""
     return (study_dir / "runs" / run_id / "summary.json").exists()
 
 
