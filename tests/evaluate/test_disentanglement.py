@@ -1,9 +1,11 @@
 """Disentanglement metrics against known answers: ideal, rotated, uninformative, duplicated and
 constant codes of independent synthetic factors, and MIG/Modularity computed by hand."""
 
+import contextlib
 import functools
 import json
 import math
+import os
 import warnings
 
 import numpy as np
@@ -251,3 +253,25 @@ def test_train_and_test_widths_must_match():
     for metric in (dci, sap):
         with pytest.raises(ValueError, match="differ in width"):
             metric(CODES, FACTORS, CODES[:, :3], FACTORS)
+
+
+def _child_processes() -> set[int]:
+    children = set()
+    for entry in os.listdir("/proc"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = open(f"/proc/{entry}/stat").read()  # noqa: SIM115
+            if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+                children.add(int(entry))
+    return children
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process table in /proc")
+def test_dci_leaves_no_worker_processes_behind():
+    """joblib's default worker processes outlived the call and kept a finished study's worker
+    process from exiting; DCI's per-factor classifiers run in threads instead."""
+    rng = np.random.default_rng(0)
+    factors = np.stack([rng.integers(0, 3, 400), rng.integers(0, 4, 400)], axis=1)
+    codes = factors + rng.normal(0, 0.1, factors.shape)
+    before = _child_processes()
+    dci(codes[:300], factors[:300], codes[300:], factors[300:], n_estimators=5)
+    assert _child_processes() - before == set()

@@ -410,8 +410,11 @@ def dci(
             model.score(x_test, y_test[:, k]),
         )
 
-    # The factors' classifiers are independent and single-threaded: one process per core.
-    fits = Parallel(n_jobs=min(n_factors, os.cpu_count() or 1))(
+    # The factors' classifiers are independent and single-threaded: one thread per core. sklearn
+    # grows the trees without the GIL, so threads run as fast as joblib's default worker
+    # processes (16.6 against 17.8 s on 2 cores, same scores), and leave none behind: the loky
+    # processes outlived the call and kept a finished study's worker from exiting.
+    fits = Parallel(n_jobs=min(n_factors, os.cpu_count() or 1), prefer="threads")(
         delayed(fit)(k) for k in range(n_factors)
     )
     importance = np.stack([f[0] for f in fits], axis=1)
