@@ -210,7 +210,7 @@ def report_study(
     import_results(study_dir, specs, list(imports))
     rows = collect(study, specs, study_dir)
     published = Path(meta["file"]).with_name(f"{Path(meta['file']).stem}_published.csv")
-    provenance = provenance_table(study_dir, specs, meta)
+    provenance = provenance_table(study_dir, specs, meta, rows)
     markdown_path = study_report(
         study,
         rows,
@@ -222,16 +222,17 @@ def report_study(
     return markdown_path, markdown_to_html(markdown_path)
 
 
-def provenance_table(study_dir: Path, specs, meta: dict[str, Any]) -> str:
-    """What produced the numbers: command, budget, progress, versions and hardware."""
+def provenance_table(
+    study_dir: Path, specs, meta: dict[str, Any], rows: list[dict[str, Any]]
+) -> str:
+    """What produced the numbers: command, budget, progress, versions and hardware. ``rows``
+    are the collected results: the runs among them without a folder here were imported."""
     import yaml
 
-    from repvae.experiments import IMPORTED, read_results, run_finished
+    from repvae.experiments import IMPORTED, run_finished
 
     done = [s for s in specs if run_finished(study_dir, s.id)]
-    imported_path = study_dir / IMPORTED
-    imported = {r["run"] for r in read_results(imported_path)} if imported_path.exists() else set()
-    imported = imported.difference(s.id for s in done).intersection(s.id for s in specs)
+    imported = {r["run"] for r in rows}.difference(s.id for s in done)
     env: dict[str, Any] = {}
     if done:
         config = yaml.safe_load((study_dir / "runs" / done[0].id / "config.yaml").read_text())
