@@ -241,3 +241,29 @@ def test_matryoshka_run_is_probed_at_every_nested_size_by_default(tmp_path, caps
     assert sorted(r["dims"] for r in _json(f"{run}/probes.json")) == [2, 8]
     assert main(["probe", run, "--probes", "linear", "--dims", "4"]) == 0  # any prefix on request
     assert sorted(r["dims"] for r in _json(f"{run}/probes.json")) == [2, 4, 8]
+
+
+def test_paired_compares_two_runs_on_the_same_images(tmp_path, capsys):
+    a = _train(tmp_path / "a")
+    b = _train(tmp_path / "b", "--latent-dim", "2")
+    capsys.readouterr()
+    out = tmp_path / "paired.json"
+    assert main(["paired", a, b, "--probe", "linear", "--out", str(out)]) == 0
+    assert "McNemar exact p" in capsys.readouterr().out
+    r = _json(out)
+    assert r["protocol"]["probe"] == "linear" and r["protocol"]["kind"] == "map"
+    assert r["n"] == r["both_right"] + r["only_a_right"] + r["only_b_right"] + r["both_wrong"]
+    # The paired accuracies are the probes' own: the same fit as `repvae probe` makes.
+    for run, key in ((a, "accuracy_a"), (b, "accuracy_b")):
+        assert main(["probe", run, "--probes", "linear"]) == 0
+        (record,) = _json(f"{run}/probes.json")
+        assert r[key] == pytest.approx(record["accuracy"])
+        assert record["n_test"] == r["n"]
+
+
+def test_paired_refuses_runs_on_different_data(tmp_path, capsys):
+    a = _train(tmp_path / "a")
+    b = _train(tmp_path / "b", "--image-size", "6")
+    capsys.readouterr()
+    assert main(["paired", a, b]) == 2
+    assert "data.image_size" in capsys.readouterr().err

@@ -83,3 +83,66 @@ def record_results(path: Path, records: list[dict[str, Any]]) -> None:
     merged = {key(r): r for r in old}
     merged.update({key(r): r for r in records})
     path.write_text(json.dumps(list(merged.values()), indent=2))
+
+
+def paired_probe(
+    run_a: Run | str | Path,
+    run_b: Run | str | Path,
+    *,
+    kind: str = "map",
+    dims: int | None = None,
+    probe: str = "linear-unscaled",
+    split: str = "test",
+    subset: int | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """One probe fitted on each run's representation, scored on the same images and compared
+    pairwise (``repvae.evaluate.paired``): is A's accuracy really above B's?
+
+    Both runs must have been trained on the same dataset and split; the data is loaded once
+    (from A's config, so B's data root may differ). ``subset`` draws the same seeded
+    ``subset`` training and ``subset // 6`` test images for both.
+    """
+    from dataclasses import asdict
+
+    from repvae.evaluate.paired import paired_test
+    from repvae.evaluate.probes import PREDICTORS, route_options
+    from repvae.run import load
+
+    runs = [r if isinstance(r, Run) else load(r) for r in (run_a, run_b)]
+    same = ("name", "val_size", "image_size", "grayscale", "seed")
+    a_data, b_data = (asdict(r.config.data) for r in runs)
+    differ = [f"data.{f}: {a_data[f]!r} vs {b_data[f]!r}" for f in same if a_data[f] != b_data[f]]
+    if differ:
+        raise ValueError(
+            f"{runs[0].dir} and {runs[1].dir} saw different data ({'; '.join(differ)})"
+        )
+    options = route_options([probe], {"seed": seed})[probe]
+    data = runs[0].config.data.load()
+    predictions, labels = [], None
+    for run in runs:
+        m = dims or run.model.latent_dim
+        (emb,) = embed(
+            run, [kind], splits=("train", split), dims=[m], data=data, save=False
+        ).values()
+        emb = emb.for_probing(split, subset, seed)
+        predictions.append(
+            PREDICTORS[probe](
+                emb.features["train"], emb.labels["train"], emb.features["test"], **options
+            )
+        )
+        labels = emb.labels["test"]
+    return {
+        "a": str(runs[0].dir),
+        "b": str(runs[1].dir),
+        "protocol": {
+            "kind": kind,
+            "dims": dims,
+            "probe": probe,
+            "split": split,
+            "n_train": len(emb.labels["train"]),
+            "subset_seed": seed if subset is not None else None,
+            "probe_seed": seed,
+        },
+        **paired_test(predictions[0], predictions[1], labels),
+    }

@@ -179,6 +179,34 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_paired(args: argparse.Namespace) -> int:
+    from repvae.api import paired_probe
+
+    result = paired_probe(
+        args.run_a,
+        args.run_b,
+        kind=args.kind,
+        dims=args.dims,
+        probe=args.probe,
+        split=args.split,
+        subset=args.probe_subset,
+        seed=args.seed,
+    )
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2))
+    low, high = (100 * v for v in result["interval"])
+    print(json.dumps(result, indent=2))
+    print(
+        f"{result['protocol']['probe']} on {result['protocol']['kind']}, "
+        f"{result['n']} {args.split} images: A {100 * result['accuracy_a']:.2f} %, "
+        f"B {100 * result['accuracy_b']:.2f} %, A - B {100 * result['difference']:+.2f} points "
+        f"({100 * result['confidence']:.0f} % CI {low:+.2f} to {high:+.2f}), "
+        f"McNemar exact p = {result['mcnemar_exact_p']:.2g}"
+    )
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from repvae.evaluate.suite import METRICS, Settings, evaluate
     from repvae.run import load
@@ -393,6 +421,23 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--names", nargs="+", help="column names (default: run folder names)")
     c.add_argument("--out", type=Path, default=Path("comparison"))
     c.set_defaults(func=cmd_compare)
+
+    pa = sub.add_parser(
+        "paired",
+        help="is run A's probe accuracy really above run B's? (same images, McNemar's test)",
+    )
+    pa.add_argument("run_a", type=Path)
+    pa.add_argument("run_b", type=Path)
+    pa.add_argument("--kind", default="map", help=kinds_help)
+    pa.add_argument("--dims", type=int, help="Matryoshka prefix size (default: full latent)")
+    pa.add_argument("--probe", default="linear-unscaled", choices=PROBES)
+    pa.add_argument("--split", choices=["val", "test"], default="test")
+    pa.add_argument(
+        "--probe-subset", type=int, help="training images for the probes (default: all)"
+    )
+    pa.add_argument("--seed", type=int, default=0)
+    pa.add_argument("--out", type=Path, help="also write the result as JSON here")
+    pa.set_defaults(func=cmd_paired)
 
     r = sub.add_parser(
         "report", help="write a study's self-contained HTML report and Markdown twin"

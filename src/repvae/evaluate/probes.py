@@ -82,11 +82,18 @@ def _labels(y: ArrayLike, n: int) -> np.ndarray:
     return y.astype(np.int64, copy=False)
 
 
-def _prepare(train_x: ArrayLike, train_y: ArrayLike, test_x: ArrayLike, test_y: ArrayLike) -> Split:
+def _inputs(
+    train_x: ArrayLike, train_y: ArrayLike, test_x: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     x, tx = _features(train_x), _features(test_x)
     if x.shape[-1] != tx.shape[-1]:
         raise ValueError(f"feature sizes differ: train {x.shape}, test {tx.shape}")
-    return x, _labels(train_y, len(x)), tx, _labels(test_y, len(tx))
+    return x, _labels(train_y, len(x)), tx
+
+
+def _prepare(train_x: ArrayLike, train_y: ArrayLike, test_x: ArrayLike, test_y: ArrayLike) -> Split:
+    x, y, tx = _inputs(train_x, train_y, test_x)
+    return x, y, tx, _labels(test_y, len(tx))
 
 
 def _flat(x: np.ndarray) -> np.ndarray:
@@ -107,9 +114,14 @@ def _device(device: str | None) -> torch.device:
     return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
-def _sklearn_probe(estimator: ClassifierMixin, standardize: bool, score: str, data: Split) -> float:
+def _sklearn_predictions(
+    estimator: ClassifierMixin,
+    standardize: bool,
+    score: str,
+    data: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> np.ndarray:
     """Fit ``estimator`` on all draws; classify each test image by its draw-averaged ``score``."""
-    x, y, tx, ty = data
+    x, y, tx = data
     model = Pipeline(
         [("scale", StandardScaler() if standardize else "passthrough"), ("clf", estimator)]
     )
@@ -121,46 +133,44 @@ def _sklearn_probe(estimator: ClassifierMixin, standardize: bool, score: str, da
     scores = scores.reshape(len(tx), -1, *scores.shape[1:]).mean(axis=1)
     classes = model.classes_
     # Binary decision_function is 1-D: positive means classes[1].
-    pred = classes[(scores > 0).astype(int)] if scores.ndim == 1 else classes[scores.argmax(1)]
-    return _accuracy(pred, ty)
+    return classes[(scores > 0).astype(int)] if scores.ndim == 1 else classes[scores.argmax(1)]
 
 
-def linear_probe(
+def linear_predictions(
     train_x: ArrayLike,
     train_y: ArrayLike,
     test_x: ArrayLike,
-    test_y: ArrayLike,
     *,
     C: float = 1.0,
     standardize: bool = True,
     seed: int = 0,
 ) -> float:
-    """Test accuracy of a linear SVM (one-vs-rest) on standardised features.
+    """Test-image labels predicted by a linear SVM (one-vs-rest) on standardised features.
 
     For ``[N, K, D]`` inputs the decision function is averaged over each test image's K draws.
     """
     svc = LinearSVC(C=C, dual="auto", max_iter=_SVC_MAX_ITER, random_state=seed)
-    return _sklearn_probe(
-        svc, standardize, "decision_function", _prepare(train_x, train_y, test_x, test_y)
+    return _sklearn_predictions(
+        svc, standardize, "decision_function", _inputs(train_x, train_y, test_x)
     )
 
 
-def logistic_probe(
+def logistic_predictions(
     train_x: ArrayLike,
     train_y: ArrayLike,
     test_x: ArrayLike,
-    test_y: ArrayLike,
     *,
     C: float = 1.0,
     standardize: bool = True,
 ) -> float:
-    """Test accuracy of multinomial logistic regression (lbfgs) on standardised features.
+    """Test-image labels predicted by multinomial logistic regression (lbfgs) on standardised
+    features.
 
     For ``[N, K, D]`` inputs ``predict_proba`` is averaged over each test image's K draws.
     """
     logreg = LogisticRegression(C=C, solver="lbfgs", max_iter=1000)
-    return _sklearn_probe(
-        logreg, standardize, "predict_proba", _prepare(train_x, train_y, test_x, test_y)
+    return _sklearn_predictions(
+        logreg, standardize, "predict_proba", _inputs(train_x, train_y, test_x)
     )
 
 
@@ -251,11 +261,10 @@ def _train_mlp(
         model.load_state_dict(best_state)
 
 
-def mlp_probe(
+def mlp_predictions(
     train_x: ArrayLike,
     train_y: ArrayLike,
     test_x: ArrayLike,
-    test_y: ArrayLike,
     *,
     hidden: int = 200,
     dropout: float = 0.1,
@@ -267,7 +276,7 @@ def mlp_probe(
     seed: int = 0,
     device: str | None = None,
 ) -> float:
-    """Test accuracy of a one-hidden-layer MLP: the nonlinear probe.
+    """Test-image labels predicted by a one-hidden-layer MLP: the nonlinear probe.
 
     ``val_fraction`` of the training images (stratified, seeded) is held out for early stopping.
     Inputs are standardised with statistics of the remaining training draws. Runs under a forked
@@ -278,7 +287,7 @@ def mlp_probe(
     """
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    x, y, tx, ty = _prepare(train_x, train_y, test_x, test_y)
+    x, y, tx = _inputs(train_x, train_y, test_x)
     dev = _device(device)
     classes, y_idx = np.unique(y, return_inverse=True)
     gen = torch.Generator().manual_seed(seed)
@@ -319,8 +328,7 @@ def mlp_probe(
             patience=patience,
             gen=gen,
         )
-    pred = classes[_mc_probs(model, standardized(tx)).argmax(1).cpu().numpy()]
-    return _accuracy(pred, ty)
+    return classes[_mc_probs(model, standardized(tx)).argmax(1).cpu().numpy()]
 
 
 def _unit_rows(x: np.ndarray, dev: torch.device) -> torch.Tensor:
@@ -329,24 +337,23 @@ def _unit_rows(x: np.ndarray, dev: torch.device) -> torch.Tensor:
     return F.normalize(t, dim=1)
 
 
-def knn_probe(
+def knn_predictions(
     train_x: ArrayLike,
     train_y: ArrayLike,
     test_x: ArrayLike,
-    test_y: ArrayLike,
     *,
     k: int = 20,
     temperature: float = 0.07,
     device: str | None = None,
 ) -> float:
-    """Test accuracy of weighted cosine kNN, as solo-learn / DINO report it.
+    """Test-image labels predicted by weighted cosine kNN, as solo-learn / DINO report it.
 
     Each of the ``k`` most cosine-similar training images votes for its class with weight
     ``exp(sim / temperature)``. ``[N, K, D]`` inputs are reduced to the mean over the K draws on
     both sides, because a per-draw vote would mostly measure draw-to-draw noise. Test images are
     processed in chunks so that 10,000 x 60,000 similarities never sit in memory at once.
     """
-    x, y, tx, ty = _prepare(train_x, train_y, test_x, test_y)
+    x, y, tx = _inputs(train_x, train_y, test_x)
     dev = _device(device)
     classes, y_idx = np.unique(y, return_inverse=True)
     bank, queries = _unit_rows(x, dev), _unit_rows(tx, dev)
@@ -358,21 +365,58 @@ def knn_probe(
         votes = torch.zeros(len(q), len(classes), device=dev)
         votes.scatter_add_(1, bank_labels[idx], (sim / temperature).exp())
         preds.append(votes.argmax(1))
-    return _accuracy(classes[torch.cat(preds).cpu().numpy()], ty)
+    return classes[torch.cat(preds).cpu().numpy()]
 
 
+def _scored(predictions: Callable[..., np.ndarray], name: str) -> Callable[..., float]:
+    """The test accuracy of a ``*_predictions`` function: same arguments plus the test labels."""
+
+    def probe(
+        train_x: ArrayLike, train_y: ArrayLike, test_x: ArrayLike, test_y: ArrayLike, **options
+    ) -> float:
+        pred = predictions(train_x, train_y, test_x, **options)
+        return _accuracy(pred, _labels(test_y, len(pred)))
+
+    probe.__doc__ = f"Test accuracy of ``{name}`` (see its options)."
+    return probe
+
+
+linear_probe = _scored(linear_predictions, "linear_predictions")
+logistic_probe = _scored(logistic_predictions, "logistic_predictions")
+mlp_probe = _scored(mlp_predictions, "mlp_predictions")
+knn_probe = _scored(knn_predictions, "knn_predictions")
 # Zhang et al.'s protocol: the SVM (C = 1) on unscaled posterior means. Without standardisation C
 # penalises a weakly spread dimension's weight more, so the probe leans on widely spread ones.
-linear_unscaled_probe = partial(linear_probe, standardize=False)
+linear_unscaled_predictions = partial(linear_predictions, standardize=False)
+linear_unscaled_probe = _scored(linear_unscaled_predictions, "linear_unscaled_predictions")
 
-_PROBE_FNS: dict[str, Callable[..., float]] = {
-    "linear": linear_probe,
-    "linear-unscaled": linear_unscaled_probe,
-    "mlp": mlp_probe,
-    "knn": knn_probe,
-    "logistic": logistic_probe,
+PREDICTORS: dict[str, Callable[..., np.ndarray]] = {
+    "linear": linear_predictions,
+    "linear-unscaled": linear_unscaled_predictions,
+    "mlp": mlp_predictions,
+    "knn": knn_predictions,
+    "logistic": logistic_predictions,
 }
-PROBES: tuple[str, ...] = tuple(_PROBE_FNS)
+PROBES: tuple[str, ...] = tuple(PREDICTORS)
+
+
+def route_options(probes: Sequence[str], options: dict[str, object]) -> dict[str, dict]:
+    """Each probe's share of ``options``: those its predictor's signature accepts.
+
+    An unknown probe, or an option no selected probe accepts, is an error, so typos do not pass
+    silently.
+    """
+    unknown = [p for p in probes if p not in PREDICTORS]
+    if unknown:
+        raise ValueError(f"unknown probes {unknown}; choose from {PROBES}")
+    per_probe = {
+        p: {k: v for k, v in options.items() if k in inspect.signature(PREDICTORS[p]).parameters}
+        for p in probes
+    }
+    unused = set(options).difference(*per_probe.values()) - {"seed"}
+    if unused:
+        raise TypeError(f"options {sorted(unused)} are not accepted by any of {tuple(probes)}")
+    return per_probe
 
 
 def _n_folds(protocol: str, folds: int) -> int | None:
@@ -424,21 +468,7 @@ def run_probes(
     selected probe accepts is an error, so typos do not pass silently.
     """
     probes = (probes,) if isinstance(probes, str) else tuple(probes)
-    unknown = [p for p in probes if p not in _PROBE_FNS]
-    if unknown:
-        raise ValueError(f"unknown probes {unknown}; choose from {PROBES}")
-    options = {"seed": seed, **probe_options}
-    per_probe = {
-        p: {
-            key: value
-            for key, value in options.items()
-            if key in inspect.signature(_PROBE_FNS[p]).parameters
-        }
-        for p in probes
-    }
-    unused = set(probe_options).difference(*per_probe.values())
-    if unused:
-        raise TypeError(f"options {sorted(unused)} are not accepted by any of {probes}")
+    per_probe = route_options(probes, {"seed": seed, **probe_options})
     n_folds = _n_folds(protocol, folds)
     data = _prepare(train_x, train_y, test_x, test_y)
 
@@ -446,10 +476,10 @@ def run_probes(
     for name in probes:
         start = time.perf_counter()
         accs, n_train, n_test = [], [], []
-        for split in _splits(data, n_folds, seed):
-            accs.append(_PROBE_FNS[name](*split, **per_probe[name]))
-            n_train.append(len(split[0]))
-            n_test.append(len(split[2]))
+        for x, y, tx, ty in _splits(data, n_folds, seed):
+            accs.append(_accuracy(PREDICTORS[name](x, y, tx, **per_probe[name]), ty))
+            n_train.append(len(x))
+            n_test.append(len(tx))
         results.append(
             ProbeResult(
                 probe=name,

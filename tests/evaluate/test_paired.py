@@ -1,0 +1,69 @@
+import math
+
+import numpy as np
+import pytest
+
+from repvae.evaluate.paired import paired_test
+
+
+def _predictions(both: int, only_a: int, only_b: int, neither: int):
+    """Labels all 0; each classifier predicts 0 (right) or 1 (wrong) in the given pattern."""
+    a = [0] * both + [0] * only_a + [1] * only_b + [1] * neither
+    b = [0] * both + [1] * only_a + [0] * only_b + [1] * neither
+    return np.array(a), np.array(b), np.zeros(len(a), dtype=int)
+
+
+def _exact_two_sided(k: int, n: int) -> float:
+    """Two-sided binomial(n, 1/2) p-value, summed directly from the pmf."""
+    tail = sum(math.comb(n, i) for i in range(max(k, n - k), n + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def test_counts_difference_interval_and_exact_p_value():
+    a, b, y = _predictions(both=900, only_a=30, only_b=10, neither=60)
+    r = paired_test(a, b, y)
+    assert (r["both_right"], r["only_a_right"], r["only_b_right"], r["both_wrong"]) == (
+        900,
+        30,
+        10,
+        60,
+    )
+    assert r["accuracy_a"] == pytest.approx(0.93) and r["accuracy_b"] == pytest.approx(0.91)
+    assert r["difference"] == pytest.approx(0.02)
+    se = math.sqrt(40 - 20**2 / 1000) / 1000
+    assert r["std_error"] == pytest.approx(se)
+    assert r["interval"] == pytest.approx([0.02 - 1.959964 * se, 0.02 + 1.959964 * se], rel=1e-5)
+    assert r["mcnemar_exact_p"] == pytest.approx(_exact_two_sided(30, 40))
+    assert 0.001 < r["mcnemar_exact_p"] < 0.01
+
+
+def test_identical_classifiers_do_not_differ():
+    a, _, y = _predictions(both=0, only_a=70, only_b=0, neither=30)
+    r = paired_test(a, a, y)
+    assert r["difference"] == 0 and r["interval"] == [0, 0] and r["mcnemar_exact_p"] == 1.0
+
+
+def test_pairing_detects_a_gap_that_separate_binomial_errors_miss():
+    # B is right on a subset of A's right answers: a one-point gap on 10,000 images. Each
+    # accuracy's own binomial standard error is ~0.5 points, so the two intervals overlap; the
+    # paired test sees 100 discordant images all in A's favour.
+    a, b, y = _predictions(both=3_900, only_a=100, only_b=0, neither=6_000)
+    r = paired_test(a, b, y)
+    separate = math.sqrt(0.4 * 0.6 / 10_000)
+    assert r["difference"] == pytest.approx(0.01) and r["difference"] < 2 * separate * math.sqrt(2)
+    assert r["mcnemar_exact_p"] < 1e-20
+    assert r["interval"][0] > 0.008
+
+
+def test_direction_is_a_minus_b():
+    a, b, y = _predictions(both=50, only_a=5, only_b=20, neither=25)
+    r = paired_test(a, b, y)
+    assert r["difference"] == pytest.approx(-0.15) and r["interval"][1] < 0
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "y"), [([0, 1], [0], [0, 1]), ([], [], []), ([0, 1], [0, 1], [0, 1, 1])]
+)
+def test_mismatched_or_empty_inputs_are_refused(a, b, y):
+    with pytest.raises(ValueError, match="one prediction"):
+        paired_test(np.array(a), np.array(b), np.array(y))
