@@ -110,9 +110,13 @@ def paired_probe(
     from repvae.run import load
 
     runs = [r if isinstance(r, Run) else load(r) for r in (run_a, run_b)]
-    same = ("name", "val_size", "image_size", "grayscale", "seed")
+    # Every data field must match except the root: the same files may sit in another folder.
     a_data, b_data = (asdict(r.config.data) for r in runs)
-    differ = [f"data.{f}: {a_data[f]!r} vs {b_data[f]!r}" for f in same if a_data[f] != b_data[f]]
+    differ = [
+        f"data.{f}: {a_data[f]!r} vs {b_data[f]!r}"
+        for f in a_data
+        if f != "root" and a_data[f] != b_data[f]
+    ]
     if differ:
         raise ValueError(
             f"{runs[0].dir} and {runs[1].dir} saw different data ({'; '.join(differ)})"
