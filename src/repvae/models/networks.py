@@ -59,6 +59,27 @@ def mlp_decoder(
     )
 
 
+# The dense ends are spliced into each network's flat Sequential (not nested), so the
+# parameter names, and with them every saved run's weights, stay as they were.
+def _to_code(features: int, hidden: int, out: int) -> list[nn.Module]:
+    """A conv feature map, flattened, through one hidden layer to the code's parameters."""
+    return [nn.Flatten(), nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, out)]
+
+
+def _from_code(
+    latent: int, hidden: int, feature_map: tuple[int, int, int], relu: bool = True
+) -> list[nn.Module]:
+    """A code through one hidden layer to a conv feature map (the mirror of ``_to_code``)."""
+    c, h, w = feature_map
+    return [
+        nn.Linear(latent, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, c * h * w),
+        *([nn.ReLU()] if relu else []),
+        nn.Unflatten(1, feature_map),
+    ]
+
+
 def conv_encoder(shape: tuple[int, int, int], out: int, hidden: int) -> nn.Module:
     c, h, w = shape
     return nn.Sequential(
@@ -66,10 +87,7 @@ def conv_encoder(shape: tuple[int, int, int], out: int, hidden: int) -> nn.Modul
         nn.ReLU(),
         nn.Conv2d(32, 64, 4, stride=2, padding=1),
         nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(64 * (h // 4) * (w // 4), hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, out),
+        *_to_code(64 * (h // 4) * (w // 4), hidden, out),
     )
 
 
@@ -78,11 +96,7 @@ def conv_decoder(
 ) -> nn.Module:
     _, h, w = shape
     return nn.Sequential(
-        nn.Linear(latent, hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, 64 * (h // 4) * (w // 4)),
-        nn.ReLU(),
-        nn.Unflatten(1, (64, h // 4, w // 4)),
+        *_from_code(latent, hidden, (64, h // 4, w // 4)),
         nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1),
         nn.ReLU(),
         nn.ConvTranspose2d(32, out_channels, 4, stride=2, padding=1),
@@ -98,11 +112,7 @@ def conv4_encoder(shape: tuple[int, int, int], out: int, hidden: int) -> nn.Modu
     for n_in, n_out in zip((c, *_CONV4_CHANNELS[:-1]), _CONV4_CHANNELS, strict=True):
         layers += [nn.Conv2d(n_in, n_out, 4, stride=2, padding=1), nn.ReLU()]
     return nn.Sequential(
-        *layers,
-        nn.Flatten(),
-        nn.Linear(_CONV4_CHANNELS[-1] * (h // 16) * (w // 16), hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, out),
+        *layers, *_to_code(_CONV4_CHANNELS[-1] * (h // 16) * (w // 16), hidden, out)
     )
 
 
@@ -115,11 +125,7 @@ def conv4_decoder(
     for n_in, n_out in zip(channels, (*channels[1:], out_channels), strict=True):
         layers += [nn.ConvTranspose2d(n_in, n_out, 4, stride=2, padding=1), nn.ReLU()]
     return nn.Sequential(
-        nn.Linear(latent, hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, channels[0] * (h // 16) * (w // 16)),
-        nn.ReLU(),
-        nn.Unflatten(1, (channels[0], h // 16, w // 16)),
+        *_from_code(latent, hidden, (channels[0], h // 16, w // 16)),
         *layers[:-1],  # no ReLU on the likelihood's parameters
     )
 
@@ -150,10 +156,7 @@ def resnet_encoder(shape: tuple[int, int, int], out: int, hidden: int) -> nn.Mod
         nn.Conv2d(128, 128, 4, stride=2, padding=1),
         ResidualBlock(128),
         nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(128 * (h // 4) * (w // 4), hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, out),
+        *_to_code(128 * (h // 4) * (w // 4), hidden, out),
     )
 
 
@@ -162,10 +165,7 @@ def resnet_decoder(
 ) -> nn.Module:
     _, h, w = shape
     return nn.Sequential(
-        nn.Linear(latent, hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, 128 * (h // 4) * (w // 4)),
-        nn.Unflatten(1, (128, h // 4, w // 4)),
+        *_from_code(latent, hidden, (128, h // 4, w // 4), relu=False),
         ResidualBlock(128),
         nn.ConvTranspose2d(128, 128, 4, stride=2, padding=1),
         ResidualBlock(128),
