@@ -48,3 +48,23 @@ def test_conv4_is_disentanglement_libs_network():
 def test_sizes_a_network_cannot_take_name_the_field_and_the_divisor(architecture, shape, factor):
     with pytest.raises(ValueError, match=f"model.architecture.*divisible by {factor}"):
         resolve_architecture(architecture, shape)
+
+
+# The index of every layer with weights, as the runs saved so far name them in their
+# safetensors files: a change here stops earlier runs' weights from loading.
+SAVED_LAYER_INDICES = {
+    ("conv", (1, 28, 28)): ([0, 2, 5, 7], [0, 2, 5, 7]),
+    ("conv4", (1, 64, 64)): ([0, 2, 4, 6, 9, 11], [0, 2, 5, 7, 9, 11]),
+    ("resnet", (3, 32, 32)): ([0, 1, 2, 3, 4, 5, 8, 10], [0, 2, 4, 5, 6, 7, 8, 10]),
+}
+
+
+@pytest.mark.parametrize(("architecture", "shape"), list(SAVED_LAYER_INDICES))
+def test_parameter_names_stay_those_of_saved_runs(architecture, shape):
+    encoder, (decoder,) = build_networks(architecture, shape, 6, [6], 2, hidden=32)
+
+    def layers_with_weights(net: torch.nn.Module) -> list[int]:
+        return sorted({int(k.split(".")[0]) for k in net.state_dict() if k.endswith("weight")})
+
+    expected = SAVED_LAYER_INDICES[architecture, shape]
+    assert (layers_with_weights(encoder), layers_with_weights(decoder)) == expected
