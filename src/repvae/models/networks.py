@@ -165,6 +165,7 @@ def resnet_decoder(
 ) -> nn.Module:
     _, h, w = shape
     return nn.Sequential(
+        # no ReLU here: the residual block that follows starts with BatchNorm and its own ReLU
         *_from_code(latent, hidden, (128, h // 4, w // 4), relu=False),
         ResidualBlock(128),
         nn.ConvTranspose2d(128, 128, 4, stride=2, padding=1),
