@@ -15,6 +15,7 @@ def test_defaults_are_valid():
         ({"model": {"likelihood": "poisson"}}, "model.likelihood"),
         ({"model": {"latent_dim": "big"}}, "model.latent_dim"),
         ({"train": {"epochs": 0}}, "train.epochs"),
+        ({"train": {"precision": "fp8"}}, "train.precision"),
         ({"train": {"lerning_rate": 0.1}}, "train.lerning_rate"),
         ({"data": {"name": "imagenet"}}, "data.name"),
         ({"model": {"latent_dim": 8, "nesting": [2, 16]}}, "model.nesting"),

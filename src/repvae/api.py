@@ -123,7 +123,7 @@ def paired_probe(
         )
     options = route_options([probe], {"seed": seed})[probe]
     data = runs[0].config.data.load()
-    predictions, labels = [], None
+    predictions, labels = [], []
     for run in runs:
         m = dims or run.model.latent_dim
         (emb,) = embed(
@@ -135,7 +135,7 @@ def paired_probe(
                 emb.features["train"], emb.labels["train"], emb.features["test"], **options
             )
         )
-        labels = emb.labels["test"]
+        labels.append(emb.labels["test"])  # the same images for both runs
     return {
         "a": str(runs[0].dir),
         "b": str(runs[1].dir),
@@ -148,5 +148,5 @@ def paired_probe(
             "subset_seed": seed if subset is not None else None,
             "probe_seed": seed,
         },
-        **paired_test(predictions[0], predictions[1], labels),
+        **paired_test(predictions[0], predictions[1], labels[0]),
     }

@@ -133,6 +133,8 @@ HEADS = ("none", "local", "full")
 MMD_KERNELS = ("rbf", "imq")
 DEVICES = ("auto", "cpu", "cuda", "gpu", "mps")
 LOGGERS = ("csv", "tensorboard", "none")
+# Lightning's precision settings that need no extra package (transformer-engine does)
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
 
 
 def _check(cfg: Config) -> None:
@@ -205,6 +207,7 @@ def _check(cfg: Config) -> None:
     _require("train.train_subset", t.train_subset is None or t.train_subset >= 1, "must be >= 1")
     _choice("train.device", t.device, DEVICES)
     _choice("train.logger", t.logger, LOGGERS)
+    _choice("train.precision", t.precision, PRECISIONS)
 
 
 def _fail(name: str, message: str) -> typing.NoReturn:

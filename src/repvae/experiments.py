@@ -82,9 +82,11 @@ def _at(paths: dict[str, tuple[str, ...]]) -> Values:
     undefined (bits/dim of a continuous likelihood, Inception FID without weights) is left out."""
 
     def read(result: dict[str, Any]) -> dict[str, float]:
-        values = {}
+        values: dict[str, float] = {}
         for name, keys in paths.items():
-            value = functools.reduce(lambda d, k: (d or {}).get(k), keys, result)
+            value: Any = result
+            for key in keys:
+                value = value.get(key) if isinstance(value, dict) else None
             if isinstance(value, int | float):
                 values[name] = value
         return values
@@ -392,7 +394,7 @@ def _probe_run(run, todo: list[tuple[str, int | None]], data, evaluation: Evalua
     embeddings = embed(
         run,
         kinds,
-        dims=sorted({m for _, m in todo}) if dims != [None] else None,
+        dims=sorted({m for _, m in todo if m is not None}) if dims != [None] else None,
         data=data,
         save=False,
     )

@@ -18,15 +18,17 @@ Files: ``RUN/embeddings/<kind>[-d<m>].npz`` (plain npz, no pickle) with arrays `
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from repvae.data import ImageData
 from repvae.data.splits import seeded_subset
-from repvae.models import VAE
+from repvae.models import Model
 from repvae.run import Run
 
 SPLITS = ("train", "val", "test")
@@ -58,7 +60,7 @@ class Embeddings:
     def save(self, path: str | Path, **meta) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {}
+        arrays: dict[str, Any] = {}
         for split, x in self.features.items():
             arrays[split] = x
             arrays[f"{split}_labels"] = self.labels[split]
@@ -98,7 +100,7 @@ class Embeddings:
 
 @torch.no_grad()
 def encode(
-    model: VAE, images: torch.Tensor, batch_size: int = 1024
+    model: Model, images: torch.Tensor, batch_size: int = 1024
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior means and stds of a uint8 image tensor, on the CPU."""
     model.eval()
@@ -136,7 +138,7 @@ def embed(
     kinds: list[str] | tuple[str, ...] = ("map",),
     *,
     splits: tuple[str, ...] = ("train", "test"),
-    dims: list[int | None] | None = None,
+    dims: Sequence[int | None] | None = None,
     data: ImageData | None = None,
     seed: int = 0,
     save: bool = True,

@@ -171,7 +171,7 @@ class _ResumedCSVLogger(CSVLogger):
     @property
     @rank_zero_experiment
     def experiment(self) -> ExperimentWriter:
-        if self._experiment is None:
+        if not isinstance(self._experiment, _ResumedWriter):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _ResumedWriter(self.log_dir, self._done_steps)
         return self._experiment
@@ -229,7 +229,8 @@ def train(
         ]
         images, labels = images[keep], labels[keep]
     model = build_model(config.model, data.shape, data.num_classes)
-    model = model.to(memory_format=torch.channels_last)
+    # Module.to takes memory_format (documented), but torch's stubs do not list it
+    model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     train_batches: TensorBatches | SemiSupervisedBatches
     if model.semi_supervised:
         n_labelled = min(t.labelled or len(labels), len(labels))
@@ -261,7 +262,7 @@ def train(
         devices=t.devices if t.devices != "auto" else "auto",
         num_nodes=t.num_nodes,
         strategy=t.strategy,
-        precision=t.precision,
+        precision=t.precision,  # type: ignore[arg-type]  # one of config.PRECISIONS
         max_epochs=t.epochs,
         max_steps=t.max_steps,
         callbacks=callbacks,

@@ -110,10 +110,11 @@ class SemiSupervisedBatches:
             self.epoch += 1
             yield from self.labelled
             return
-        self.unlabelled.epoch = self.epoch
+        unlabelled = parts[0]
+        unlabelled.epoch = self.epoch
         self.epoch += 1
         labelled = iter(self.labelled)
-        for x_u, y_u in self.unlabelled:
+        for x_u, y_u in unlabelled:
             try:
                 x_l, y_l = next(labelled)
             except StopIteration:

@@ -155,7 +155,8 @@ def _list_images(folder: Path, classes: list[str]) -> tuple[list[Path], np.ndarr
 def _decode(path: Path, image_size: int | None, grayscale: bool) -> np.ndarray:
     """One image as uint8 [C, H, W]; every mode becomes RGB (or L) the same way."""
     try:
-        with Image.open(path) as img:
+        with Image.open(path) as opened:
+            img: Image.Image = opened
             if img.mode == "P" and "transparency" in img.info:
                 img = img.convert("RGBA")  # what PIL asks for, to interpret the transparency
             if img.mode not in ("RGB", "L"):

@@ -32,7 +32,7 @@ from torch.nn import functional as F
 
 from repvae.data import ImageData
 from repvae.evaluate.probes import _one_cpu_thread
-from repvae.models import VAE
+from repvae.models import VAE, Model
 
 DOMAIN_NOTE = "domain FID: not comparable with Inception FID"
 FEATURE_DIM = 128
@@ -357,7 +357,7 @@ def _subset(images: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
 
 
 def fid_report(
-    model: VAE,
+    model: Model,
     data: ImageData,
     *,
     n: int = 10_000,

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -30,6 +31,7 @@ from torch.nn import functional as F
 
 ArrayLike = np.ndarray | torch.Tensor
 Split = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+Rows = TypeVar("Rows", np.ndarray, torch.Tensor)
 
 # liblinear's primal solver (chosen by dual="auto" when N > D) needs only tens of Newton steps;
 # the large cap is for the dual solver on wide data, which converges slowly.
@@ -96,7 +98,7 @@ def _prepare(train_x: ArrayLike, train_y: ArrayLike, test_x: ArrayLike, test_y: 
     return x, y, tx, _labels(test_y, len(tx))
 
 
-def _flat(x: np.ndarray) -> np.ndarray:
+def _flat(x: Rows) -> Rows:
     """``[N, K, D]`` -> ``[N*K, D]`` (draws of one image adjacent); ``[N, D]`` unchanged."""
     return x.reshape(-1, x.shape[-1])
 
@@ -144,7 +146,7 @@ def linear_predictions(
     C: float = 1.0,
     standardize: bool = True,
     seed: int = 0,
-) -> float:
+) -> np.ndarray:
     """Test-image labels predicted by a linear SVM (one-vs-rest) on standardised features.
 
     For ``[N, K, D]`` inputs the decision function is averaged over each test image's K draws.
@@ -162,7 +164,7 @@ def logistic_predictions(
     *,
     C: float = 1.0,
     standardize: bool = True,
-) -> float:
+) -> np.ndarray:
     """Test-image labels predicted by multinomial logistic regression (lbfgs) on standardised
     features.
 
@@ -275,7 +277,7 @@ def mlp_predictions(
     val_fraction: float = 0.1,
     seed: int = 0,
     device: str | None = None,
-) -> float:
+) -> np.ndarray:
     """Test-image labels predicted by a one-hidden-layer MLP: the nonlinear probe.
 
     ``val_fraction`` of the training images (stratified, seeded) is held out for early stopping.
@@ -345,7 +347,7 @@ def knn_predictions(
     k: int = 20,
     temperature: float = 0.07,
     device: str | None = None,
-) -> float:
+) -> np.ndarray:
     """Test-image labels predicted by weighted cosine kNN, as solo-learn / DINO report it.
 
     Each of the ``k`` most cosine-similar training images votes for its class with weight

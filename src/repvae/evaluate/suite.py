@@ -106,8 +106,10 @@ def _probes(ctx: Context) -> dict[str, Any]:
 def _classifier(ctx: Context) -> dict[str, Any]:
     import torch
 
+    from repvae.models import M2
+
     model = ctx.run.model
-    if not model.semi_supervised:
+    if not isinstance(model, M2):
         return {"skipped": "only semi-supervised models (m2) have a classifier q(y|x)"}
     split = getattr(ctx.data, ctx.split)
     device = next(model.parameters()).device
@@ -162,8 +164,10 @@ def _likelihood(ctx: Context) -> dict[str, Any]:
     import torch
 
     from repvae.evaluate.likelihood import likelihood_report
+    from repvae.models import VAE
 
-    if ctx.run.model.semi_supervised:
+    model = ctx.run.model
+    if not isinstance(model, VAE):
         # The bounds would need the class marginalised as a second latent; not implemented.
         return {"skipped": "likelihood bounds are implemented for the VAE family, not m2"}
     s = ctx.settings
@@ -171,7 +175,7 @@ def _likelihood(ctx: Context) -> dict[str, Any]:
     if s.likelihood_images is not None and s.likelihood_images < len(images):
         keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(s.seed))
         images = images[keep[: s.likelihood_images].sort().values]
-    report = likelihood_report(ctx.run.model, images, samples=s.iw_samples, seed=s.seed)
+    report = likelihood_report(model, images, samples=s.iw_samples, seed=s.seed)
     return {"split": ctx.split, **report}
 
 

@@ -21,6 +21,8 @@ class MaskedConv2d(nn.Conv2d):
     weight decay that move masked-out weights cannot break causality.
     """
 
+    mask: torch.Tensor
+
     def __init__(
         self,
         in_channels: int,

@@ -18,6 +18,7 @@ Every encoder maps x [B, C, H, W] to 2 * latent_dim numbers; every decoder maps 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from torch import nn
@@ -177,14 +178,16 @@ def resnet_decoder(
     )
 
 
-ENCODERS = {
+# (image shape, output size, hidden width) -> network
+ENCODERS: dict[str, Callable[[tuple[int, int, int], int, int], nn.Module]] = {
     "mlp": mlp_encoder,
     "mlp-bn": partial(mlp_encoder, batch_norm=True),
     "conv": conv_encoder,
     "resnet": resnet_encoder,
     "conv4": conv4_encoder,
 }
-DECODERS = {
+# (latent size, image shape, output channels, hidden width) -> network
+DECODERS: dict[str, Callable[[int, tuple[int, int, int], int, int], nn.Module]] = {
     "mlp": mlp_decoder,
     "mlp-bn": partial(mlp_decoder, batch_norm=True),
     "conv": conv_decoder,

@@ -41,7 +41,8 @@ class M2(nn.Module):
     def __init__(self, config: ModelConfig, shape: tuple[int, int, int], num_classes: int) -> None:
         super().__init__()
         self.config = config
-        self.shape = tuple(shape)
+        c, h, w = shape
+        self.shape = (c, h, w)
         self.latent_dim = config.latent_dim
         self.prefixes = [config.latent_dim]
         self.num_classes = num_classes
@@ -117,9 +118,10 @@ class M2(nn.Module):
         """J_alpha / N for a batch; ``labels`` < 0 (or no labels) marks unlabelled images."""
         x = self.preprocess(x)
         kl_weight = self.config.beta * beta_scale
-        observed = (
-            labels >= 0 if labels is not None else torch.zeros(len(x), dtype=torch.bool)
-        ).to(x.device)
+        if labels is None:
+            labels = torch.full((len(x),), -1, dtype=torch.long)
+        labels = labels.to(x.device)
+        observed = labels >= 0
         logits = self.classifier(x)
         features = self.encoder(x)
         terms: dict[str, torch.Tensor] = {}

@@ -17,6 +17,7 @@ produces feature maps and a PixelCNN head turns them and the image into likeliho
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +27,7 @@ from repvae.config import ModelConfig
 from repvae.models.distributions import DiagonalGaussian
 from repvae.models.likelihoods import build_likelihood
 from repvae.models.networks import build_networks
-from repvae.models.pixelcnn import ancestral_sample, build_head, to_signed
+from repvae.models.pixelcnn import PixelHead, ancestral_sample, build_head, to_signed
 from repvae.models.regularisers import mmd_unbiased
 
 MIN_STD = 1e-4
@@ -46,7 +47,8 @@ class VAE(nn.Module):
     def __init__(self, config: ModelConfig, shape: tuple[int, int, int]) -> None:
         super().__init__()
         self.config = config
-        self.shape = tuple(shape)
+        c, h, w = shape
+        self.shape = (c, h, w)
         self.latent_dim = config.latent_dim
         self.prefixes = list(config.nesting) if config.nesting else [config.latent_dim]
         self.weights = (
@@ -81,7 +83,10 @@ class VAE(nn.Module):
     @property
     def autoregressive(self) -> bool:
         """True when p(x|z) is a PixelCNN: decoding needs x, sampling goes pixel by pixel."""
-        return bool(self.heads) and self.heads[0].autoregressive
+        return bool(self.heads) and self._head(0).autoregressive
+
+    def _head(self, index: int) -> PixelHead:
+        return cast(PixelHead, self.heads[index])  # ModuleList items are typed as plain Modules
 
     @staticmethod
     def preprocess(x: torch.Tensor) -> torch.Tensor:
@@ -121,7 +126,7 @@ class VAE(nn.Module):
         features, index = self._features(z, prefix)
         if not self.heads:
             return features
-        return self.heads[index](features, None if x is None else to_signed(x))
+        return self._head(index)(features, None if x is None else to_signed(x))
 
     def loss(self, x: torch.Tensor, beta_scale: float = 1.0) -> LossTerms:
         """Batch-averaged negative (generalised) ELBO; ``beta_scale`` implements KL warm-up."""
@@ -165,7 +170,7 @@ class VAE(nn.Module):
             return self.likelihood.mean(self.decode(z, prefix))
         features, index = self._features(z, prefix)
         return ancestral_sample(
-            self.heads[index], self.likelihood, features, self.shape[0], generator
+            self._head(index), self.likelihood, features, self.shape[0], generator
         )
 
     @torch.no_grad()

@@ -28,7 +28,7 @@ from matplotlib.ticker import LogFormatter
 from repvae.report.figures import _STYLE, _new_figure, _save
 
 if TYPE_CHECKING:
-    from repvae.models import M2, VAE
+    from repvae.models import M2, Model
     from repvae.run import Run
 
 TILE_INCHES = 0.55
@@ -126,7 +126,7 @@ def _mark_tile(ax: Axes, row: int, col: int, h: int, w: int, pad: int = 1) -> No
 
 
 @contextmanager
-def _evaluating(model: VAE) -> Iterator[torch.device]:
+def _evaluating(model: Model) -> Iterator[torch.device]:
     """Eval mode (batch-norm running statistics) without autograd; restores the mode after.
 
     Yields the device of the model's parameters, where the inputs have to go.
@@ -141,7 +141,7 @@ def _evaluating(model: VAE) -> Iterator[torch.device]:
 
 
 def reconstructions_figure(
-    model: VAE, images: torch.Tensor, *, n: int = 10, prefixes: Sequence[int] | None = None
+    model: Model, images: torch.Tensor, *, n: int = 10, prefixes: Sequence[int] | None = None
 ) -> Figure:
     """Originals on top, then one row of posterior-mean reconstructions per decoded prefix."""
     prefixes = list(prefixes or model.prefixes)
@@ -159,7 +159,9 @@ def reconstructions_figure(
     )
 
 
-def samples_figure(model: VAE, *, n: int = 64, seed: int = 0, prefix: int | None = None) -> Figure:
+def samples_figure(
+    model: Model, *, n: int = 64, seed: int = 0, prefix: int | None = None
+) -> Figure:
     """Decoded prior draws: the mean of p(x|z), as its samples would be mostly pixel noise
     (a PixelCNN decoder has no closed-form mean, so there they are ancestral draws)."""
     with _evaluating(model) as device:
@@ -173,7 +175,7 @@ def samples_figure(model: VAE, *, n: int = 64, seed: int = 0, prefix: int | None
 
 
 def shared_z_samples_figure(
-    model: VAE, *, rows: int = 8, per_row: int = 8, seed: int = 0, prefix: int | None = None
+    model: Model, *, rows: int = 8, per_row: int = 8, seed: int = 0, prefix: int | None = None
 ) -> Figure:
     """Ancestral draws of an autoregressive decoder, one prior z per row (Zhang et al.'s
     Figure 8): what stays fixed along a row is what the latent carries, what varies is left to
@@ -207,7 +209,7 @@ def analogies_figure(model: M2, images: torch.Tensor, class_names: Sequence[str]
     )
 
 
-def traversal_dims(model: VAE, images: torch.Tensor, max_dims: int = 10) -> list[int]:
+def traversal_dims(model: Model, images: torch.Tensor, max_dims: int = 10) -> list[int]:
     """Latent dimensions by mean KL(q(z_i|x) || N(0, 1)) over ``images``, largest first.
 
     Dimensions with near-zero KL are ignored by the decoder (posterior collapse), so their
@@ -220,7 +222,7 @@ def traversal_dims(model: VAE, images: torch.Tensor, max_dims: int = 10) -> list
 
 
 def traversals_figure(
-    model: VAE,
+    model: Model,
     image: torch.Tensor,
     *,
     dims: Sequence[int] | None = None,
@@ -257,7 +259,7 @@ def traversals_figure(
 
 
 def interpolations_figure(
-    model: VAE, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], *, steps: int = 10
+    model: Model, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], *, steps: int = 10
 ) -> Figure:
     """Each row: real image A (framed), decodings of (1-t)·mean_A + t·mean_B, real image B.
 
@@ -354,7 +356,7 @@ def loss_curves_figure(metrics_csv_path: str | Path) -> Figure:
     splits = [s for s in SPLITS if any(key[0] == s for key in series)]
     prefixes = sorted({key[2] for key in series if key[2] is not None})
     shades = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.85, len(prefixes)))
-    colours = {None: "black", **dict(zip(prefixes, shades, strict=True))}
+    colours: dict[int | None, Any] = {None: "black", **dict(zip(prefixes, shades, strict=True))}
     with matplotlib.rc_context(_STYLE):
         fig = _new_figure(3.6 * len(terms) + (1.0 if prefixes else 0.4), 3.4)
         axes = fig.subplots(1, len(terms), squeeze=False)[0]
@@ -413,9 +415,11 @@ def save_pictures(
     dataset = run.config.data.load()
     data = getattr(dataset, split)
     order = np.random.default_rng(seed).permutation(len(data))
+    from repvae.models import M2
+
     images, model, out = data.images, run.model, Path(out_dir)
     figures = {"reconstructions": reconstructions_figure(model, images[order[:10]])}
-    if model.semi_supervised:
+    if isinstance(model, M2):
         # M2 decodes z together with a class: prior samples in columns by class (classes cycle
         # over the draws), and analogies instead of traversals and interpolations of z alone.
         figures["samples"] = samples_figure(model, n=10 * model.num_classes, seed=seed)
