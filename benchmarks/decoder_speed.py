@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from typing import Any
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -32,7 +33,7 @@ BATCH = 100
 
 
 def config(preset: str | None, width: int, architecture: str) -> ModelConfig:
-    base = {"latent_dim": 32, "architecture": architecture, "hidden": 500}
+    base: dict[str, Any] = {"latent_dim": 32, "architecture": architecture, "hidden": 500}
     if preset is None:
         return ModelConfig(**base)
     fields = {k.split(".", 1)[1]: v for k, v in PRESETS[preset](32).items()}
@@ -82,7 +83,7 @@ def main() -> None:
     torch.manual_seed(0)
     x = torch.randint(0, 256, (BATCH, *shape), dtype=torch.uint8)
     rows = []
-    cases = [("bernoulli VAE (no head)", None, 0)]
+    cases: list[tuple[str, str | None, int]] = [("bernoulli VAE (no head)", None, 0)]
     cases += [
         (p, p, w) for w in args.widths for p in ("pixelvae-h0", "lpvae-h1", "lpvae-h2", "fpvae")
     ]

@@ -66,7 +66,10 @@ def load_images(data_root: str | None) -> tuple[torch.Tensor, torch.Tensor, str]
 def new_model(channels_last: bool) -> VAE:
     torch.manual_seed(0)
     model = VAE(ModelConfig(latent_dim=32, architecture="conv"), (1, 28, 28))
-    return model.to(memory_format=torch.channels_last) if channels_last else model
+    if not channels_last:
+        return model
+    # Module.to takes memory_format (documented), but torch's stubs do not list it
+    return model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
 
 def plain_loop(
@@ -86,13 +89,14 @@ def plain_loop(
         if fused
         else torch.optim.Adam(model.parameters(), lr=1e-3)
     )
+    loader: TensorBatches | DataLoader
     if batcher:
         loader = TensorBatches(images, labels, batch_size, shuffle=True, drop_last=True)
     else:
         loader = DataLoader(
             PerSampleImages(images, labels), batch_size=batch_size, shuffle=True, drop_last=True
         )
-    steps, seen, started = 0, 0, None
+    steps, seen, started = 0, 0, 0.0  # started: set once the warm-up steps are done
     while True:
         for x, _ in loader:
             if channels_last:
