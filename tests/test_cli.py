@@ -267,3 +267,31 @@ def test_paired_refuses_runs_on_different_data(tmp_path, capsys):
     capsys.readouterr()
     assert main(["paired", a, b]) == 2
     assert "data.image_size" in capsys.readouterr().err
+
+
+def test_resume_of_a_moved_run_keeps_its_best_epoch(tmp_path, monkeypatch):
+    # Lightning restores the best score only when the checkpoint folder's path is unchanged; a
+    # moved run must still know its best epoch, and must not read the vanished old folder.
+    calls = {"n": 0}
+    original = VAE.loss
+
+    def worsening(self, x, beta_scale=1.0):
+        out = original(self, x, beta_scale)
+        if self.training:
+            return out
+        calls["n"] += 1
+        return LossTerms(out.loss + 1000.0 * calls["n"], out.terms)
+
+    monkeypatch.setattr(VAE, "loss", worsening)
+    cfg = repvae.Config()
+    cfg.train.epochs, cfg.train.patience, cfg.train.progress = 2, 10, False
+    repvae.train(cfg, tmp_path / "old")
+    best_before = _json(tmp_path / "old" / "summary.json")["best_val_loss"]
+    (tmp_path / "old").rename(tmp_path / "moved")
+    assert (
+        main(["train", "--resume", str(tmp_path / "moved"), "--epochs", "3", "--no-progress"]) == 0
+    )
+    summary = _json(tmp_path / "moved" / "summary.json")
+    assert summary["epochs"] == 3 and summary["best_val_loss"] == pytest.approx(best_before)
+    best = torch.load(tmp_path / "moved" / "checkpoints" / "best.ckpt", weights_only=False)
+    assert best["epoch"] == 0

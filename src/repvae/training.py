@@ -18,6 +18,7 @@ import math
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -163,6 +164,35 @@ class _ResumedWriter(ExperimentWriter):
         self.metrics_keys = sorted(keys)  # later saves append under the same header
 
 
+class _RunCheckpoint(ModelCheckpoint):
+    """A ModelCheckpoint that survives a moved run folder.
+
+    Lightning restores the best score only when the checkpoint folder's path is unchanged, so a
+    run resumed after a move (a copy, another machine) took its next epoch as the best however
+    bad it was, and pointed at the old folder's file until then. A run's checkpoints always live
+    in RUN/checkpoints, so the saved paths are re-rooted in the current folder instead.
+    """
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        saved_dir, here = state_dict.get("dirpath"), self.dirpath
+        if saved_dir is not None and here is not None and saved_dir != here:
+
+            def moved(path: str) -> str:
+                return str(Path(here) / Path(path).name) if path else path
+
+            state_dict = {
+                **state_dict,
+                "dirpath": here,
+                "best_model_path": moved(state_dict["best_model_path"]),
+                "kth_best_model_path": moved(state_dict.get("kth_best_model_path", "")),
+                "last_model_path": moved(state_dict.get("last_model_path", "")),
+                "best_k_models": {
+                    moved(k): v for k, v in state_dict.get("best_k_models", {}).items()
+                },
+            }
+        super().load_state_dict(state_dict)
+
+
 class _ResumedCSVLogger(CSVLogger):
     def __init__(self, run_dir: Path, done_steps: int) -> None:
         super().__init__(run_dir, name="", version="logs")
@@ -243,13 +273,13 @@ def train(
         train_batches = TensorBatches(images, labels, t.batch_size, shuffle=True, seed=t.seed)
     val_batches = TensorBatches(data.val.images, data.val.labels, max(t.batch_size, 512))
     module = LitVAE(model, t, train_batches)
-    best = ModelCheckpoint(
+    best = _RunCheckpoint(
         dirpath=checkpoints, filename="best", monitor="val/loss", enable_version_counter=False
     )
     # Not ``save_last=True``: Lightning writes that copy only when a top-k checkpoint is saved,
     # so after the best epoch it would stop moving and a resume would lose every later epoch.
     # Without a monitor a checkpoint is written after every epoch.
-    last = ModelCheckpoint(dirpath=checkpoints, filename="last", enable_version_counter=False)
+    last = _RunCheckpoint(dirpath=checkpoints, filename="last", enable_version_counter=False)
     callbacks = [
         best,
         last,
