@@ -269,9 +269,8 @@ def test_paired_refuses_runs_on_different_data(tmp_path, capsys):
     assert "data.image_size" in capsys.readouterr().err
 
 
-def test_resume_of_a_moved_run_keeps_its_best_epoch(tmp_path, monkeypatch):
-    # Lightning restores the best score only when the checkpoint folder's path is unchanged; a
-    # moved run must still know its best epoch, and must not read the vanished old folder.
+def _worsening_validation(monkeypatch) -> None:
+    """Make every validation loss worse than the one before, so the best epoch is the first."""
     calls = {"n": 0}
     original = VAE.loss
 
@@ -283,6 +282,12 @@ def test_resume_of_a_moved_run_keeps_its_best_epoch(tmp_path, monkeypatch):
         return LossTerms(out.loss + 1000.0 * calls["n"], out.terms)
 
     monkeypatch.setattr(VAE, "loss", worsening)
+
+
+def test_resume_of_a_moved_run_keeps_its_best_epoch(tmp_path, monkeypatch):
+    # Lightning restores the best score only when the checkpoint folder's path is unchanged; a
+    # moved run must still know its best epoch, and must not read the vanished old folder.
+    _worsening_validation(monkeypatch)
     cfg = repvae.Config()
     cfg.train.epochs, cfg.train.patience, cfg.train.progress = 2, 10, False
     repvae.train(cfg, tmp_path / "old")
@@ -295,3 +300,30 @@ def test_resume_of_a_moved_run_keeps_its_best_epoch(tmp_path, monkeypatch):
     assert summary["epochs"] == 3 and summary["best_val_loss"] == pytest.approx(best_before)
     best = torch.load(tmp_path / "moved" / "checkpoints" / "best.ckpt", weights_only=False)
     assert best["epoch"] == 0
+
+
+def test_resume_with_more_patience_continues_a_run_that_stopped_early(tmp_path, monkeypatch):
+    # Lightning restores the checkpoint's patience; the resumed run's --patience must win.
+    _worsening_validation(monkeypatch)
+    cfg = repvae.Config()
+    cfg.train.epochs, cfg.train.patience, cfg.train.progress = 5, 1, False
+    repvae.train(cfg, tmp_path / "run")
+    assert _json(tmp_path / "run" / "summary.json")["epochs"] == 2  # stopped early
+    args = ["--epochs", "4", "--patience", "5", "--no-progress"]
+    assert main(["train", "--resume", str(tmp_path / "run"), *args]) == 0
+    assert _json(tmp_path / "run" / "summary.json")["epochs"] == 4
+
+
+def test_callbacks_keep_lightnings_state_keys():
+    # Checkpoints file callback state under the class name: runs trained with Lightning's own
+    # ModelCheckpoint and EarlyStopping must resume into ours with their state.
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    from repvae.training import _RunCheckpoint, _RunEarlyStopping
+
+    options = {"dirpath": "ckpts", "filename": "best", "monitor": "val/loss"}
+    assert _RunCheckpoint(**options).state_key == ModelCheckpoint(**options).state_key
+    assert (
+        _RunEarlyStopping(monitor="val/loss", patience=3).state_key
+        == EarlyStopping(monitor="val/loss", patience=3).state_key
+    )

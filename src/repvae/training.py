@@ -23,7 +23,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
@@ -164,6 +164,15 @@ class _ResumedWriter(ExperimentWriter):
         self.metrics_keys = sorted(keys)  # later saves append under the same header
 
 
+def _lightning_state_key(callback: Callback, base: type[Callback]) -> str:
+    """A subclass's state key spelled with Lightning's class name: checkpoints store callback
+    state under keys that start with the class name, and ours must read and write the same
+    entries as the plain callbacks of runs trained before them."""
+    return base.__qualname__ + base.state_key.fget(callback).removeprefix(  # type: ignore[attr-defined]
+        type(callback).__qualname__
+    )
+
+
 class _RunCheckpoint(ModelCheckpoint):
     """A ModelCheckpoint that survives a moved run folder.
 
@@ -172,6 +181,10 @@ class _RunCheckpoint(ModelCheckpoint):
     bad it was, and pointed at the old folder's file until then. A run's checkpoints always live
     in RUN/checkpoints, so the saved paths are re-rooted in the current folder instead.
     """
+
+    @property
+    def state_key(self) -> str:
+        return _lightning_state_key(self, ModelCheckpoint)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         saved_dir, here = state_dict.get("dirpath"), self.dirpath
@@ -191,6 +204,21 @@ class _RunCheckpoint(ModelCheckpoint):
                 },
             }
         super().load_state_dict(state_dict)
+
+
+class _RunEarlyStopping(EarlyStopping):
+    """EarlyStopping whose patience is the run's configured one, also after a resume.
+
+    Lightning restores the patience saved in the checkpoint, so ``--resume --patience N`` (say,
+    to continue a run that stopped early) was silently ignored.
+    """
+
+    @property
+    def state_key(self) -> str:
+        return _lightning_state_key(self, EarlyStopping)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict({**state_dict, "patience": self.patience})
 
 
 class _ResumedCSVLogger(CSVLogger):
@@ -283,7 +311,7 @@ def train(
     callbacks = [
         best,
         last,
-        EarlyStopping(monitor="val/loss", patience=t.patience, check_finite=True),
+        _RunEarlyStopping(monitor="val/loss", patience=t.patience, check_finite=True),
     ]
     if t.progress:
         callbacks.append(ProgressBar())
