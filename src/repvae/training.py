@@ -164,27 +164,25 @@ class _ResumedWriter(ExperimentWriter):
         self.metrics_keys = sorted(keys)  # later saves append under the same header
 
 
-def _lightning_state_key(callback: Callback, base: type[Callback]) -> str:
-    """A subclass's state key spelled with Lightning's class name: checkpoints store callback
+def _lightning_state_key(key: str, ours: type[Callback], base: type[Callback]) -> str:
+    """Our subclass's state key spelled with Lightning's class name: checkpoints file callback
     state under keys that start with the class name, and ours must read and write the same
     entries as the plain callbacks of runs trained before them."""
-    return base.__qualname__ + base.state_key.fget(callback).removeprefix(  # type: ignore[attr-defined]
-        type(callback).__qualname__
-    )
+    return base.__qualname__ + key.removeprefix(ours.__qualname__)
 
 
 class _RunCheckpoint(ModelCheckpoint):
     """A ModelCheckpoint that survives a moved run folder.
 
-    Lightning restores the best score only when the checkpoint folder's path is unchanged, so a
-    run resumed after a move (a copy, another machine) took its next epoch as the best however
-    bad it was, and pointed at the old folder's file until then. A run's checkpoints always live
-    in RUN/checkpoints, so the saved paths are re-rooted in the current folder instead.
+    Lightning restores the best score only when the checkpoint folder's path is unchanged: a run
+    resumed after a move (a copy, another machine) would take its next epoch as the best however
+    bad, and until then point at the old folder's file. A run's checkpoints always live in
+    RUN/checkpoints, so the saved paths are re-rooted in the current folder instead.
     """
 
     @property
     def state_key(self) -> str:
-        return _lightning_state_key(self, ModelCheckpoint)
+        return _lightning_state_key(super().state_key, _RunCheckpoint, ModelCheckpoint)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         saved_dir, here = state_dict.get("dirpath"), self.dirpath
@@ -210,12 +208,12 @@ class _RunEarlyStopping(EarlyStopping):
     """EarlyStopping whose patience is the run's configured one, also after a resume.
 
     Lightning restores the patience saved in the checkpoint, so ``--resume --patience N`` (say,
-    to continue a run that stopped early) was silently ignored.
+    to continue a run that stopped early) would be silently ignored.
     """
 
     @property
     def state_key(self) -> str:
-        return _lightning_state_key(self, EarlyStopping)
+        return _lightning_state_key(super().state_key, _RunEarlyStopping, EarlyStopping)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict({**state_dict, "patience": self.patience})
