@@ -174,8 +174,8 @@ def test_resume_continues_a_finished_or_interrupted_run(tmp_path):
     assert train_steps == sorted(set(train_steps)) and train_steps[0] < steps < train_steps[-1]
 
 
-def test_last_checkpoint_follows_the_last_epoch_not_the_best(tmp_path, monkeypatch):
-    # validation loss that worsens every epoch: the best stays at epoch 0, the last must move on
+def _worsening_validation(monkeypatch) -> None:
+    """Make every validation loss worse than the one before, so the best epoch is the first."""
     calls = {"n": 0}
     original = VAE.loss
 
@@ -187,6 +187,11 @@ def test_last_checkpoint_follows_the_last_epoch_not_the_best(tmp_path, monkeypat
         return LossTerms(out.loss + 1000.0 * calls["n"], out.terms)
 
     monkeypatch.setattr(VAE, "loss", worsening)
+
+
+def test_last_checkpoint_follows_the_last_epoch_not_the_best(tmp_path, monkeypatch):
+    # validation loss that worsens every epoch: the best stays at epoch 0, the last must move on
+    _worsening_validation(monkeypatch)
     cfg = repvae.Config()
     cfg.train.epochs, cfg.train.progress = 3, False
     repvae.train(cfg, tmp_path / "run")
@@ -267,21 +272,6 @@ def test_paired_refuses_runs_on_different_data(tmp_path, capsys):
     capsys.readouterr()
     assert main(["paired", a, b]) == 2
     assert "data.image_size" in capsys.readouterr().err
-
-
-def _worsening_validation(monkeypatch) -> None:
-    """Make every validation loss worse than the one before, so the best epoch is the first."""
-    calls = {"n": 0}
-    original = VAE.loss
-
-    def worsening(self, x, beta_scale=1.0):
-        out = original(self, x, beta_scale)
-        if self.training:
-            return out
-        calls["n"] += 1
-        return LossTerms(out.loss + 1000.0 * calls["n"], out.terms)
-
-    monkeypatch.setattr(VAE, "loss", worsening)
 
 
 def test_resume_of_a_moved_run_keeps_its_best_epoch(tmp_path, monkeypatch):
