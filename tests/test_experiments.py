@@ -306,6 +306,16 @@ def test_study_with_metrics_and_seeds_reports_a_summary_beside_published_values(
         Study.from_dict(spec), rows[::-1], tmp_path, budget=None, published_csv=published
     ).read_text()
     assert "| dataset | quantity | VAE (h=0) | LPVAE h=1 |" in re.sub(" +", " ", report)
+    # the protocol line states the training the runs had, --set overrides included
+    overridden = study_report(
+        Study.from_dict(spec),
+        rows,
+        tmp_path,
+        budget=None,
+        published_csv=published,
+        overrides={"train.epochs": 7, "model.beta": 2.0},
+    ).read_text()
+    assert "epochs=7" in overridden and "epochs=7" not in report
     # a second call finds everything done: nothing is recomputed
     again = run_study(Study.from_dict(spec), tmp_path, log=lambda _: None)
     assert sorted(map(str, again)) == sorted(map(str, rows))

@@ -218,6 +218,7 @@ def report_study(
         budget=meta.get("budget"),
         published_csv=published,
         provenance=provenance,
+        overrides=meta.get("overrides") or {},
     )
     return markdown_path, markdown_to_html(markdown_path)
 
@@ -263,8 +264,10 @@ def study_report(
     budget: str | None,
     published_csv: Path | None,
     provenance: str = "",
+    overrides: dict[str, Any] | None = None,
 ) -> Path:
-    """results.md + figures for a finished (or partly finished) study."""
+    """results.md + figures for a finished (or partly finished) study. ``overrides`` are the
+    study's ``--set`` values: the protocol line states the training the runs actually had."""
     from repvae.experiments import run_finished
     from repvae.report.figures import accuracy_vs_latent
 
@@ -288,8 +291,9 @@ def study_report(
         else ""
     )
     metrics = f"Metrics: {', '.join(ev.metrics)} (test split). " if ev.metrics else ""
+    training = training_settings(study, overrides or {})
     protocol = (
-        f"{probes}{metrics}Budget: {budget or 'default'}; training: {training_settings(study)}."
+        f"{probes}{metrics}Budget: {budget or 'default'}; training: {training}."
         + f" Source of published values: {study.source}."
     )
     sections = []
@@ -383,8 +387,11 @@ def mean_over_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def training_settings(study) -> str:
-    train = study.base.get("train", {})
+def training_settings(study, overrides: dict[str, Any]) -> str:
+    train = {
+        **study.base.get("train", {}),
+        **{k.removeprefix("train."): v for k, v in overrides.items() if k.startswith("train.")},
+    }
     keys = ("epochs", "train_subset", "batch_size", "lr", "patience")
     return ", ".join(f"{k}={train[k]}" for k in keys if k in train)
 
