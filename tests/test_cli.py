@@ -174,6 +174,21 @@ def test_resume_continues_a_finished_or_interrupted_run(tmp_path):
     assert train_steps == sorted(set(train_steps)) and train_steps[0] < steps < train_steps[-1]
 
 
+def test_training_time_counts_every_leg_even_one_stopped_before_its_summary(tmp_path):
+    from repvae.training import TRAIN_SECONDS_KEY
+
+    run = _train(tmp_path)
+    last = Path(run) / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=False)
+    assert 0 < checkpoint[TRAIN_SECONDS_KEY] <= _json(f"{run}/summary.json")["train_seconds"]
+    # a run killed after this checkpoint (no summary written) that had trained for an hour
+    checkpoint[TRAIN_SECONDS_KEY] = 3600.0
+    torch.save(checkpoint, last)
+    Path(run, "summary.json").unlink()
+    assert main(["train", "--resume", run, "--epochs", "3", "--no-progress"]) == 0
+    assert 3600.0 < _json(f"{run}/summary.json")["train_seconds"] < 3600.0 + 600
+
+
 def _worsening_validation(monkeypatch) -> None:
     """Make every validation loss worse than the one before, so the best epoch is the first."""
     calls = {"n": 0}

@@ -37,6 +37,9 @@ from repvae.run import Run, environment, save_weights
 
 log = logging.getLogger(__name__)
 
+# checkpoint entry holding the run's training time so far (see LitVAE.on_save_checkpoint)
+TRAIN_SECONDS_KEY = "repvae_train_seconds"
+
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN/inf; the message names the step and the checkpoint to resume from."""
@@ -70,6 +73,25 @@ class LitVAE(L.LightningModule):
         self.model = model
         self.cfg = train_config
         self.train_batches = train_batches
+        # training time of earlier legs, from the resumed checkpoint (None: not recorded there)
+        self.seconds_before: float | None = None
+        self._fit_started = time.perf_counter()
+
+    def on_fit_start(self) -> None:
+        self._fit_started = time.perf_counter()
+
+    def train_seconds(self) -> float:
+        """Wall time spent training this run, over every leg up to now."""
+        return (self.seconds_before or 0.0) + time.perf_counter() - self._fit_started
+
+    # The time rides in each checkpoint, so a run stopped before it wrote its summary (killed,
+    # out of time) still counts the epochs it checkpointed once resumed.
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[TRAIN_SECONDS_KEY] = self.train_seconds()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if TRAIN_SECONDS_KEY in checkpoint:
+            self.seconds_before = float(checkpoint[TRAIN_SECONDS_KEY])
 
     def setup(self, stage: str) -> None:
         self.train_batches.rank = self.global_rank
@@ -329,7 +351,6 @@ def train(
         default_root_dir=run_dir,
         deterministic=False,
     )
-    started = time.perf_counter()
     with warnings.catch_warnings():
         # Lightning's notes about DataLoader workers and pytree internals do not apply to
         # in-memory TensorBatches; everything else it warns about is kept.
@@ -346,7 +367,6 @@ def train(
                 f"{err}. Training stopped; checkpoint saved to {last_ckpt}. Resume with "
                 f"`repvae train --resume {run_dir}` (e.g. with --lr lowered)."
             ) from err
-    seconds = time.perf_counter() - started
     if trainer.interrupted:
         trainer.save_checkpoint(last_ckpt)
         raise KeyboardInterrupt(
@@ -361,13 +381,16 @@ def train(
         ]
         module.load_state_dict(state)
     save_weights(model, run_dir / "model.safetensors")
-    previous = _read_summary(run_dir) if resume else {}
+    seconds = module.train_seconds()
+    if resume and module.seconds_before is None:
+        # a checkpoint from before checkpoints carried the time: add the finished run's summary
+        seconds += _read_summary(run_dir).get("train_seconds", 0.0)
     best_val = best.best_model_score.item() if best.best_model_score is not None else math.nan
     summary = {
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,
         "best_val_loss": best_val,
-        "train_seconds": previous.get("train_seconds", 0.0) + seconds,
+        "train_seconds": seconds,
         "train_images": len(images),
         **({"labelled_images": len(labelled)} if model.semi_supervised else {}),
         "parameters": sum(p.numel() for p in model.parameters()),
