@@ -388,12 +388,12 @@ def mean_over_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def training_settings(study, overrides: dict[str, Any]) -> str:
-    train = {
-        **study.base.get("train", {}),
-        **{k.removeprefix("train."): v for k, v in overrides.items() if k.startswith("train.")},
-    }
+    """The runs' training as the study resolves it: base config, budget, then --set."""
+    from repvae.config import apply_overrides, from_dict
+
+    train = apply_overrides(from_dict(study.base), overrides).train
     keys = ("epochs", "train_subset", "batch_size", "lr", "patience")
-    return ", ".join(f"{k}={train[k]}" for k in keys if k in train)
+    return ", ".join(f"{k}={getattr(train, k)}" for k in keys if getattr(train, k) is not None)
 
 
 def latent_scatters(rows: list[dict[str, Any]], study_dir: Path, points: int = 2000) -> list[Path]:
