@@ -24,21 +24,23 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from repvae.config import ModelConfig
+from repvae.config import PRESETS, ModelConfig, apply_overrides, from_dict
 from repvae.models import VAE
-from repvae.models.presets import PRESETS
 from repvae.report.tables import markdown_table
 
 BATCH = 100
 
 
 def config(preset: str | None, width: int, architecture: str) -> ModelConfig:
-    base: dict[str, Any] = {"latent_dim": 32, "architecture": architecture, "hidden": 500}
+    base = from_dict({"model": {"latent_dim": 32, "architecture": architecture, "hidden": 500}})
     if preset is None:
-        return ModelConfig(**base)
-    fields = {k.split(".", 1)[1]: v for k, v in PRESETS[preset](32).items()}
-    layers = 6 if width <= 16 else 15
-    return ModelConfig(**base, **fields, head_channels=width, head_layers=layers)
+        return base.model
+    overrides: dict[str, Any] = {
+        **PRESETS.get(preset).overrides(32),
+        "model.head.channels": width,
+        "model.head.layers": 6 if width <= 16 else 15,
+    }
+    return apply_overrides(base, overrides).model
 
 
 def train_rate(model: VAE, x: torch.Tensor, seconds: float, repeats: int) -> float:

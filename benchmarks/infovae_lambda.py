@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from typing import cast
 
-from repvae.api import probe_embeddings
 from repvae.config import from_dict
 from repvae.data import load_dataset
+from repvae.evaluate.probing import probe_embeddings
+from repvae.models import DiagonalGaussian
 from repvae.report.tables import markdown_table
 from repvae.represent import embed
 from repvae.training import quiet_lightning, train
@@ -43,14 +45,14 @@ def main() -> None:
         cfg = from_dict(
             {
                 "data": {"name": "mnist", "root": args.data_root},
-                "model": {"latent_dim": 16, **VARIANTS[name]},
+                "model": {"latent_dim": 16, "vae": VARIANTS[name]},
                 "train": {"epochs": 3, "train_subset": 10000, "progress": False},
             }
         )
         with tempfile.TemporaryDirectory() as tmp:
             run = train(cfg, tmp, data=data)
             emb = embed(run, ["map", "sample"], data=data, save=False)
-            q = run.model.encode(data.test.images[:2000])
+            q = cast(DiagonalGaussian, run.model.encode(data.test.images[:2000]))
         row = {"variant": name, "alpha": VARIANTS[name]["alpha"], "lam": VARIANTS[name]["lam"]}
         for kind in ("map", "sample"):
             e = emb[(kind, None)]

@@ -3,8 +3,8 @@ import os
 import pytest
 import torch
 
-from repvae.config import ModelConfig
-from repvae.models.vae import VAE
+from repvae.config import HeadConfig, ModelConfig
+from repvae.models.vae import VAE, VAESection
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
@@ -29,19 +29,15 @@ def tiny_pixel_vae():
     """A factory of small PixelVAEs (2-component logistic mixture, 4-wide PixelCNN head) on
     ``shape`` images, fast enough to train or sample in a unit test."""
 
-    def build(head: str = "local", horizon: int = 1, shape=(1, 6, 6), **extra) -> VAE:
+    def build(head: str = "local", horizon: int = 1, shape=(1, 6, 6), **vae) -> VAE:
         config = ModelConfig(
             latent_dim=3,
             architecture="mlp-bn",
             hidden=16,
             likelihood="logistic_mixture",
             n_mix=2,
-            decoder_head=head,
-            horizon=horizon,
-            head_channels=4,
-            head_layers=2,
-            head_features=2,
-            **extra,
+            head=HeadConfig(kind=head, horizon=horizon, channels=4, layers=2, features=2),
+            section=VAESection(**vae),
         )
         return VAE(config, shape)
 

@@ -138,8 +138,8 @@ def test_nan_loss_stops_with_step_and_checkpoint_then_resume(tmp_path, monkeypat
     calls = {"n": 0}
     original = VAE.loss
 
-    def poisoned(self, x, beta_scale=1.0):
-        out = original(self, x, beta_scale)
+    def poisoned(self, x, beta_scale=1.0, *, labels=None):
+        out = original(self, x, beta_scale, labels=labels)
         if self.training:
             calls["n"] += 1
             if calls["n"] == 15:
@@ -194,8 +194,8 @@ def _worsening_validation(monkeypatch) -> None:
     calls = {"n": 0}
     original = VAE.loss
 
-    def worsening(self, x, beta_scale=1.0):
-        out = original(self, x, beta_scale)
+    def worsening(self, x, beta_scale=1.0, *, labels=None):
+        out = original(self, x, beta_scale, labels=labels)
         if self.training:
             return out
         calls["n"] += 1

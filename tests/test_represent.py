@@ -4,31 +4,33 @@ import numpy as np
 import pytest
 import torch
 
-from repvae.api import probe_embeddings
+from repvae.evaluate.probing import probe_embeddings
+from repvae.models import DiagonalGaussian
 from repvae.represent import Embeddings, derive, kind_tag, parse_kind
 
 MEAN = torch.tensor([[1.0, -2.0, 3.0], [0.5, 0.0, -1.0]])
 STD = torch.tensor([[0.1, 0.2, 0.3], [1.0, 2.0, 3.0]])
+POSTERIOR = DiagonalGaussian(MEAN, STD)
 
 
 def test_map_and_dist_are_the_posterior_parameters():
-    np.testing.assert_array_equal(derive(MEAN, STD, "map", None, draws=1, seed=0), MEAN.numpy())
-    dist = derive(MEAN, STD, "dist", None, draws=1, seed=0)
+    np.testing.assert_array_equal(derive(POSTERIOR, "map", None, draws=1, seed=0), MEAN.numpy())
+    dist = derive(POSTERIOR, "dist", None, draws=1, seed=0)
     np.testing.assert_array_equal(dist, torch.cat([MEAN, STD], 1).numpy())
 
 
 def test_prefix_truncation_keeps_the_first_coordinates():
-    np.testing.assert_array_equal(derive(MEAN, STD, "map", 2, draws=1, seed=0), MEAN[:, :2].numpy())
-    dist = derive(MEAN, STD, "dist", 2, draws=1, seed=0)
+    np.testing.assert_array_equal(derive(POSTERIOR, "map", 2, draws=1, seed=0), MEAN[:, :2].numpy())
+    dist = derive(POSTERIOR, "dist", 2, draws=1, seed=0)
     np.testing.assert_array_equal(dist, torch.cat([MEAN[:, :2], STD[:, :2]], 1).numpy())
 
 
 def test_samples_are_seeded_draws_from_the_posterior():
-    one = derive(MEAN, STD, "sample", None, draws=1, seed=3)
+    one = derive(POSTERIOR, "sample", None, draws=1, seed=3)
     assert one.shape == (2, 3)
-    np.testing.assert_array_equal(one, derive(MEAN, STD, "sample", None, draws=1, seed=3))
-    assert not np.array_equal(one, derive(MEAN, STD, "sample", None, draws=1, seed=4))
-    many = derive(MEAN, STD, "samples:20000", None, draws=20000, seed=0)
+    np.testing.assert_array_equal(one, derive(POSTERIOR, "sample", None, draws=1, seed=3))
+    assert not np.array_equal(one, derive(POSTERIOR, "sample", None, draws=1, seed=4))
+    many = derive(POSTERIOR, "samples:20000", None, draws=20000, seed=0)
     assert many.shape == (2, 20000, 3)
     np.testing.assert_allclose(many.mean(1), MEAN.numpy(), atol=0.05)
     np.testing.assert_allclose(many.std(1), STD.numpy(), rtol=0.03)

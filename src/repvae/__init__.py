@@ -6,12 +6,16 @@
     emb = repvae.embed(run, ["map", "samples:100"])
     results = repvae.probe(run, ["map"], probes=["linear", "mlp"])
 
-The names below are imported lazily so that ``import repvae.config`` (or the CLI's ``--help``)
-does not pay for importing Lightning.
+The model families register themselves when ``repvae.models`` is imported, which happens here,
+so every entry point (a config file read by ``repvae.config``, the CLI, the Python API) knows
+them. The names below are imported lazily so that ``import repvae`` does not pay for importing
+Lightning.
 """
 
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+
+from repvae import models as _models  # noqa: F401  (registers the built-in model families)
 
 try:
     __version__ = version("repvae")
@@ -27,7 +31,8 @@ _API = {
     "Run": "repvae.run",
     "load": "repvae.run",
     "train": "repvae.training",
-    "probe": "repvae.api",
+    "probe": "repvae.evaluate.probing",
+    "evaluate": "repvae.evaluate.suite",
     "load_dataset": "repvae.data",
 }
 

@@ -1,5 +1,9 @@
-"""Command-line interface: ``repvae train | embed | probe | reproduce | run-experiment | report |
-demo``."""
+"""Command-line interface: ``repvae train | embed | probe | evaluate | compare | paired |
+reproduce | run-experiment | report | demo``.
+
+The commands that train (train, reproduce, run-experiment, demo) import their modules when they
+run: Lightning takes about 4 s to import, and the other commands should not pay for it.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from repvae.config import (
+    PRESETS,
     Config,
     ConfigError,
     apply_overrides,
@@ -21,7 +26,17 @@ from repvae.config import (
     parse_override,
 )
 from repvae.data import DatasetError, dataset_label
-from repvae.models.presets import PRESETS
+from repvae.evaluate.metric import Settings
+from repvae.evaluate.probes import PROBES
+from repvae.evaluate.probing import paired_probe, probe, probe_embeddings, record_results
+from repvae.evaluate.suite import METRICS, evaluate, summary_lines
+from repvae.files import write_text
+from repvae.report.compare import compare_runs
+from repvae.report.study import report_study
+from repvae.report.tables import accuracy_rows, markdown_table
+from repvae.represent import Embeddings, embed, kind_tag
+from repvae.run import TrainingDiverged, load
+from repvae.studies.spec import builtin_study, load_study
 
 # CLI flag -> config field; every flag is optional and overrides the config file.
 TRAIN_FLAGS: dict[str, tuple[str, type]] = {
@@ -45,7 +60,10 @@ TRAIN_FLAGS: dict[str, tuple[str, type]] = {
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="YAML/JSON config file; flags override it")
     p.add_argument(
-        "--model", choices=sorted(PRESETS), help="model family preset (sets model.* fields)"
+        "--model",
+        choices=sorted(PRESETS.names()),
+        help="model preset (sets model.* fields): "
+        + "; ".join(f"{name}: {preset.help}" for name, preset in PRESETS.items()),
     )
     for flag, (field, kind) in TRAIN_FLAGS.items():
         p.add_argument("--" + flag.replace("_", "-"), type=kind, help=f"sets {field}")
@@ -61,7 +79,7 @@ def build_config(args: argparse.Namespace, base: Config | None = None) -> Config
     overrides: dict[str, Any] = {}
     if getattr(args, "model", None):
         overrides.update(
-            PRESETS[args.model](
+            PRESETS.get(args.model).overrides(
                 cfg.model.latent_dim if args.latent_dim is None else args.latent_dim
             )
         )
@@ -76,8 +94,7 @@ def build_config(args: argparse.Namespace, base: Config | None = None) -> Config
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from repvae.run import load
-    from repvae.training import train
+    from repvae.training import train  # imports Lightning (see the module docstring)
 
     if args.resume:
         base = load_config(args.resume / "config.yaml")
@@ -95,9 +112,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from repvae.represent import embed, kind_tag
-    from repvae.run import load
-
     run = load(args.run, device=args.device)
     results = embed(run, args.kind, splits=tuple(args.splits), dims=args.dims, seed=args.seed)
     for kind, dims in results:
@@ -106,10 +120,6 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from repvae.api import probe, probe_embeddings, record_results
-    from repvae.report.tables import accuracy_rows, markdown_table
-    from repvae.represent import Embeddings
-
     options = {
         "protocol": args.protocol,
         "folds": args.folds,
@@ -127,8 +137,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from repvae.experiments import builtin_study, load_study, run_study
-    from repvae.report.study import report_study
+    from repvae.studies.runner import run_study  # imports Lightning (see the module docstring)
 
     path = builtin_study(args.name) if args.command == "reproduce" else args.file
     study = load_study(path)
@@ -159,8 +168,6 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from repvae.report.study import report_study
-
     markdown_path, html_path = report_study(args.study, args.import_results)
     print(f"report: {html_path} ({html_path.stat().st_size / 1024:.0f} KiB, self-contained)")
     print(f"Markdown twin: {markdown_path}")
@@ -168,8 +175,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from repvae.report.compare import compare_runs
-
     names = args.names or [run.name for run in args.runs]
     if len(names) != len(args.runs):
         print("repvae compare: give one --names entry per run", file=sys.stderr)
@@ -180,8 +185,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_paired(args: argparse.Namespace) -> int:
-    from repvae.api import paired_probe
-
     result = paired_probe(
         args.run_a,
         args.run_b,
@@ -193,8 +196,7 @@ def cmd_paired(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2))
+        write_text(args.out, json.dumps(result, indent=2))
     low, high = (100 * v for v in result["interval"])
     print(json.dumps(result, indent=2))
     print(
@@ -208,9 +210,6 @@ def cmd_paired(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from repvae.evaluate.suite import METRICS, Settings, evaluate
-    from repvae.run import load
-
     run = load(args.run, device=args.device)
     only = list(args.only or METRICS)
     if args.bpd and "likelihood" not in only:
@@ -234,94 +233,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _headline_scores(report: dict) -> dict[str, float]:
-    """The scalar scores of a disentanglement report (nested dicts flattened one level)."""
-    scores = {}
-    for key, value in report.items():
-        if isinstance(value, float):
-            scores[key] = value
-        elif isinstance(value, dict):
-            scores.update({f"{key}.{k}": v for k, v in value.items() if isinstance(v, float)})
-    return scores
-
-
-def summary_lines(results: dict) -> list[str]:
-    """One screen of the headline numbers of ``evaluate``'s results."""
-    lines = []
-    for r in results.get("probes", {}).get("results", []):
-        lines.append(
-            f"  probe {r['probe']:<8} {r['kind']:<10} {r['protocol']:<5} "
-            f"{100 * r['accuracy']:6.2f}%  (n_train {r['n_train']}, n_test {r['n_test']})"
-        )
-    eff = results.get("label_efficiency")
-    if eff:
-        probe = eff["protocol"]["probe"]
-        for size in eff["sizes"]:
-            lines.append(
-                f"  {probe} probe with {size['size']:>5} labels: "
-                f"{100 * size['mean']:6.2f}% ± {100 * size['std']:.2f}"
-            )
-        ratio = eff["statistical_efficiency"]
-        lines.append(
-            "  statistical efficiency acc(100)/acc(10000): "
-            + ("n/a" if ratio is None else f"{ratio:.3f}")
-        )
-    info = results.get("information")
-    if info:
-        lines += [
-            f"  active units (Var_x E[z] > {info['active_units_threshold']}): "
-            f"{info['active_units']} of {info['latent_dim']}",
-            f"  E_x KL(q(z|x)||p(z)) (Zhang et al.'s MI): {info['mutual_information']:.2f} nats",
-            f"  E_x H(q(z|x)): {info['conditional_entropy']:.2f} nats",
-            "  intrinsic dimension (PCA, eigenvalue > t x largest): "
-            + ", ".join(f"{t}: {n}" for t, n in info["intrinsic_dimension_by_threshold"].items()),
-        ]
-    lik = results.get("likelihood")
-    if lik:
-        for name, label in (("negative_elbo", "-ELBO (1 sample)"), ("negative_iwae", "-IWAE")):
-            b = lik[name]
-            bpd = f", {b['bits_per_dim']:.4f} bits/dim" if b["bits_per_dim"] is not None else ""
-            k = f" K={lik['iwae_samples']}" if name == "negative_iwae" else ""
-            lines.append(f"  {label}{k}: {b['nats']:.2f} nats{bpd}")
-        lines.append(f"  ({lik['note']}; {lik['n_images']} images)")
-    dis = results.get("disentanglement")
-    if dis:
-        if "skipped" in dis:
-            lines.append(f"  disentanglement skipped: {dis['skipped']}")
-        for kind in ("map", "sample"):
-            if kind in dis:
-                d = dis[kind]
-                lines.append(
-                    f"  disentanglement ({kind}): "
-                    + ", ".join(f"{k} {v:.3f}" for k, v in _headline_scores(d).items())
-                )
-    fid = results.get("fid")
-    if fid:
-        lines.append(
-            f"  domain FID ({fid['n']} samples; {fid['note']}): {fid['domain_fid']:.3f} "
-            f"(train vs test images: {fid['domain_fid_reference']:.3f}; domain classifier "
-            f"accuracy {100 * fid['classifier']['test_accuracy']:.2f}%)"
-        )
-        if fid.get("inception_fid") is not None:
-            lines.append(f"  Inception FID: {fid['inception_fid']:.3f}")
-        else:
-            lines.append(f"  Inception FID: not computed: {fid['inception_fid_missing']}")
-    for metric in ("pictures", "latent_space"):
-        if metric in results:
-            lines.append(f"  {metric}: {', '.join(results[metric]['figures'].values())}")
-    return lines
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
-    from repvae.demo import demo
+    from repvae.demo import demo  # imports Lightning (see the module docstring)
 
     demo(args.out, epochs=args.epochs, progress=not args.no_progress)
     return 0
 
 
 def parser() -> argparse.ArgumentParser:
-    from repvae.evaluate.probes import PROBES
-
     p = argparse.ArgumentParser(prog="repvae", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
@@ -389,8 +308,6 @@ def parser() -> argparse.ArgumentParser:
             "in the report)",
         )
         s.set_defaults(func=cmd_study)
-
-    from repvae.evaluate.suite import METRICS, Settings
 
     defaults = Settings()
     ev = sub.add_parser("evaluate", help="measure a run's representations (evaluation/*.json)")
@@ -475,7 +392,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         code = args.func(args)
-    except (ConfigError, DatasetError, FileNotFoundError, FileExistsError, ValueError) as err:
+    except (
+        ConfigError,
+        DatasetError,
+        FileNotFoundError,
+        FileExistsError,
+        ValueError,
+        TrainingDiverged,
+    ) as err:
         print(f"repvae: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:

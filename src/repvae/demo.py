@@ -12,10 +12,9 @@ import shutil
 import time
 from pathlib import Path
 
-from repvae.api import probe_embeddings
-from repvae.config import apply_overrides, from_dict
+from repvae.config import PRESETS, apply_overrides, from_dict
 from repvae.data import load_dataset
-from repvae.models.presets import PRESETS, nesting_for
+from repvae.evaluate.probing import probe_embeddings
 from repvae.report.tables import markdown_table
 from repvae.represent import embed
 from repvae.training import train
@@ -46,11 +45,11 @@ def demo(
     )
     rows = []
     for label, preset in MODELS:
-        cfg = apply_overrides(base, PRESETS[preset](LATENT))
+        cfg = apply_overrides(base, PRESETS.get(preset).overrides(LATENT))
         started = time.perf_counter()
         run = train(cfg, out / preset, data=data)
         seconds = time.perf_counter() - started
-        sizes = nesting_for(LATENT) if cfg.model.nesting else [LATENT]
+        sizes = run.model.prefixes
         embeddings = embed(run, ["map", "sample", "samples:50"], dims=sizes, data=data)
         for m in sizes:
             row = {"model": label, "latent": m, "train s": round(seconds, 1)}

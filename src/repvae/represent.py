@@ -28,7 +28,9 @@ import torch
 
 from repvae.data import ImageData
 from repvae.data.splits import seeded_subset
-from repvae.models import Model
+from repvae.files import atomic_path
+from repvae.models import Model, Posterior, Unsupported
+from repvae.models.distributions import cat_posteriors, map_posterior
 from repvae.run import Run
 
 SPLITS = ("train", "val", "test")
@@ -65,7 +67,8 @@ class Embeddings:
             arrays[split] = x
             arrays[f"{split}_labels"] = self.labels[split]
         info = {"kind": self.kind, "dims": self.dims, **meta}
-        np.savez(path, meta=np.array(json.dumps(info)), **arrays)
+        with atomic_path(path) as temporary, open(temporary, "wb") as f:
+            np.savez(f, meta=np.array(json.dumps(info)), **arrays)
         return path
 
     def for_probing(
@@ -99,37 +102,43 @@ class Embeddings:
 
 
 @torch.no_grad()
-def encode(
-    model: Model, images: torch.Tensor, batch_size: int = 1024
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior means and stds of a uint8 image tensor, on the CPU."""
+def encode(model: Model, images: torch.Tensor, batch_size: int = 1024) -> Posterior:
+    """The posterior q(z|x) of a uint8 image tensor, on the CPU in float32."""
     model.eval()
     device = next(model.parameters()).device
-    means, stds = [], []
+    parts = []
     for start in range(0, len(images), batch_size):
         x = images[start : start + batch_size].to(device)
         posterior = model.encode(
             x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
         )
-        means.append(posterior.mean.float().cpu())
-        stds.append(posterior.std.float().cpu())
-    return torch.cat(means), torch.cat(stds)
+        parts.append(map_posterior(posterior, lambda t: t.float().cpu()))
+    return cat_posteriors(parts)
+
+
+def check_kind(model: Model, kind: str) -> None:
+    """Refuse, with the family's reason, a kind its posterior does not define."""
+    name, _ = parse_kind(kind)
+    if name != "map" and not model.capabilities.continuous_posterior:
+        raise Unsupported(
+            f"representation {kind!r}: the {model.family} family: "
+            f"{model.capabilities.why_not('continuous_posterior')}"
+        )
 
 
 def derive(
-    mean: torch.Tensor, std: torch.Tensor, kind: str, dims: int | None, *, draws: int, seed: int
+    posterior: Posterior, kind: str, dims: int | None, *, draws: int, seed: int
 ) -> np.ndarray:
-    """One representation kind from posterior parameters; ``draws`` samples for sampling kinds."""
+    """One representation kind from the posterior; ``draws`` samples for sampling kinds."""
     name, _ = parse_kind(kind)
     if dims is not None:
-        mean, std = mean[:, :dims], std[:, :dims]
+        posterior = posterior.prefix(dims)
     if name == "map":
-        return mean.numpy()
+        return posterior.mean.numpy()
     if name == "dist":
-        return torch.cat([mean, std], dim=1).numpy()
+        return posterior.flat_parameters().numpy()
     generator = torch.Generator().manual_seed(seed)
-    eps = torch.randn((mean.shape[0], draws, mean.shape[1]), generator=generator)
-    z = mean.unsqueeze(1) + std.unsqueeze(1) * eps
+    z = posterior.rsample(draws, generator)
     return (z[:, 0] if name == "sample" else z).numpy()
 
 
@@ -146,7 +155,7 @@ def embed(
     """Embeddings of ``splits`` for every (kind, dims) pair; each image is encoded once.
     ``dims=None`` means the full latent, or every nested prefix of a Matryoshka model."""
     for kind in kinds:
-        parse_kind(kind)
+        check_kind(run.model, kind)
     # A Matryoshka model is embedded at every trained prefix unless sizes are given.
     nested = run.model.prefixes if len(run.model.prefixes) > 1 else [None]
     dims_list = dims or nested
@@ -165,7 +174,7 @@ def embed(
             for i, split in enumerate(splits):
                 draws = 1 if split == "train" else k
                 features[split] = derive(
-                    *posterior[split], kind, m, draws=draws, seed=seed + 7919 * i
+                    posterior[split], kind, m, draws=draws, seed=seed + 7919 * i
                 )
             emb = Embeddings(kind, m, features, labels)
             if save:

@@ -32,17 +32,14 @@ from repvae.config import Config, TrainConfig
 from repvae.data import ImageData
 from repvae.data.batches import SemiSupervisedBatches, TensorBatches
 from repvae.data.splits import balanced_subset
+from repvae.files import atomic_path, write_text
 from repvae.models import Model, build_model
-from repvae.run import Run, environment, save_weights
+from repvae.run import Run, TrainingDiverged, environment, save_weights
 
 log = logging.getLogger(__name__)
 
 # checkpoint entry holding the run's training time so far (see LitVAE.on_save_checkpoint)
 TRAIN_SECONDS_KEY = "repvae_train_seconds"
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN/inf; the message names the step and the checkpoint to resume from."""
 
 
 def make_adam(params, lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
@@ -110,8 +107,7 @@ class LitVAE(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x, y = batch
-        labels = {"labels": y} if self.model.semi_supervised else {}
-        out = self.model.loss(self._to_memory_format(x), self._beta_scale(), **labels)
+        out = self.model.loss(self._to_memory_format(x), self._beta_scale(), labels=y)
         if not torch.isfinite(out.loss):
             raise TrainingDiverged(
                 f"non-finite loss ({out.loss.item()}) at step {self.global_step}"
@@ -131,11 +127,9 @@ class LitVAE(L.LightningModule):
     def validation_step(self, batch, batch_idx):
         x, y = batch
         x = self._to_memory_format(x)
-        # A semi-supervised model is selected on its unsupervised bound (labels hidden), not on
-        # validation labels it would not have in practice; its accuracy is logged to watch.
-        out = self.model.loss(x)
+        out = self.model.validation_loss(x, y)
         self.log("val/loss", out.loss, prog_bar=True, batch_size=len(x), sync_dist=True)
-        if self.model.semi_supervised:
+        if self.model.capabilities.classifier:  # logged to watch, not to select on
             accuracy = (self.model.classify(x).argmax(1) == y).float().mean()
             self.log("val/accuracy", accuracy, prog_bar=True, batch_size=len(x), sync_dist=True)
         self.log_dict(
@@ -179,7 +173,7 @@ class _ResumedWriter(ExperimentWriter):
             reader = csv.DictReader(f)
             keys = list(reader.fieldnames or [])
             rows = [r for r in reader if r.get("step") and int(r["step"]) < self.done_steps]
-        with path.open("w", newline="") as f:
+        with atomic_path(path) as temporary, temporary.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=keys)
             writer.writeheader()
             writer.writerows(rows)
@@ -307,13 +301,16 @@ def train(
         ]
         images, labels = images[keep], labels[keep]
     model = build_model(config.model, data.shape, data.num_classes)
+    if model.capabilities.closed_form:
+        return _fit_closed_form(model, config, run_dir, images, data)
     # Module.to takes memory_format (documented), but torch's stubs do not list it
     model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     train_batches: TensorBatches | SemiSupervisedBatches
-    if model.semi_supervised:
+    needs_labels = model.capabilities.needs_labels
+    if needs_labels:
         n_labelled = min(t.labelled or len(labels), len(labels))
         labelled = balanced_subset(labels.numpy(), n_labelled, np.random.default_rng(t.seed))
-        model.set_label_budget(len(labelled), len(labels))
+        model.label_budget(len(labelled), len(labels))
         train_batches = SemiSupervisedBatches(
             images, labels, torch.from_numpy(labelled), t.batch_size, seed=t.seed
         )
@@ -392,11 +389,41 @@ def train(
         "best_val_loss": best_val,
         "train_seconds": seconds,
         "train_images": len(images),
-        **({"labelled_images": len(labelled)} if model.semi_supervised else {}),
+        **({"labelled_images": len(labelled)} if needs_labels else {}),
         "parameters": sum(p.numel() for p in model.parameters()),
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     return Run(run_dir, config, model.eval(), summary)
+
+
+@torch.no_grad()
+def _fit_closed_form(
+    model: Model, config: Config, run_dir: Path, images: torch.Tensor, data: ImageData
+) -> Run:
+    """A family fitted in closed form (no epochs): fit, score the validation split with the
+    family's loss, and write the same run folder a trained model gets."""
+    started = time.perf_counter()
+    fitted = model.fit(images)
+    seconds = time.perf_counter() - started
+    model.eval()
+    val_losses = [
+        (model.validation_loss(x, y).loss.item(), len(x))
+        for x, y in TensorBatches(data.val.images, data.val.labels, 512)
+    ]
+    val_loss = sum(loss * n for loss, n in val_losses) / max(1, sum(n for _, n in val_losses))
+    save_weights(model, run_dir / "model.safetensors")
+    summary = {
+        "epochs": 0,
+        "steps": 0,
+        "fit": "closed form",
+        "best_val_loss": val_loss,
+        "train_seconds": seconds,
+        "train_images": len(images),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        **fitted,
+    }
+    write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+    return Run(run_dir, config, model, summary)
 
 
 def _read_summary(run_dir: Path) -> dict:

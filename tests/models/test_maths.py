@@ -7,9 +7,11 @@ import torch
 from torch import distributions as D
 
 from repvae.config import ModelConfig
-from repvae.models import VAE, DiagonalGaussian
+from repvae.models import VAE
+from repvae.models.distributions import DiagonalGaussian
 from repvae.models.likelihoods import Bernoulli, Gaussian
 from repvae.models.regularisers import mmd_unbiased
+from repvae.models.vae import VAESection
 
 
 def test_kl_matches_monte_carlo_and_torch():
@@ -96,8 +98,10 @@ def test_mmd_matches_closed_form_for_gaussians():
     assert est.item() == pytest.approx(exact, abs=0.01)
 
 
-def _tiny_vae(**kw) -> VAE:
-    cfg = ModelConfig(latent_dim=6, architecture="mlp", hidden=16, **kw)
+def _tiny_vae(beta: float = 1.0, **vae) -> VAE:
+    cfg = ModelConfig(
+        latent_dim=6, architecture="mlp", hidden=16, beta=beta, section=VAESection(**vae)
+    )
     return VAE(cfg, (1, 4, 4))
 
 

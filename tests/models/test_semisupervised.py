@@ -31,7 +31,7 @@ def _bound(model: M2, x: torch.Tensor, c: int) -> torch.Tensor:
     """L(x, y=c) computed from the definitions: -log p(x|y,z) + KL - log p(y)."""
     y = torch.full((len(x),), c)
     posterior = model.encode(x, y)
-    recon = -model.likelihood.log_prob(model.decode(posterior.mean, y=y), x)
+    recon = -model.likelihood.log_prob(model.decode(posterior.mean, y), x)
     return recon + posterior.kl_standard_normal().sum(1) + math.log(K)
 
 
@@ -47,7 +47,7 @@ def test_unlabelled_loss_marginalises_the_class(model):
 
 def test_labelled_loss_adds_the_weighted_classification_term(model):
     x, y = torch.rand(4, *SHAPE), torch.tensor([0, 3, 3, 9])
-    model.set_label_budget(labelled=4, total=4)
+    model.label_budget(labelled=4, total=4)
     assert model.classifier_weight == pytest.approx(0.4)  # the paper's alpha = 0.1 N
     bounds = torch.stack([_bound(model, x[i : i + 1], int(y[i]))[0] for i in range(4)])
     ce = F.cross_entropy(model.classify(x), y)
@@ -57,7 +57,7 @@ def test_labelled_loss_adds_the_weighted_classification_term(model):
 def test_mixed_batch_weights_by_the_labelled_fraction(model):
     x = torch.rand(6, *SHAPE)
     labels = torch.tensor([2, 5, -1, -1, -1, -1])
-    model.set_label_budget(labelled=10, total=40)
+    model.label_budget(labelled=10, total=40)
     labelled = model.loss(x[:2], labels=labels[:2]).loss
     unlabelled = model.loss(x[2:], labels=labels[2:]).loss
     # each part alone is already scaled by its share; together they add up
@@ -85,8 +85,10 @@ def test_semi_supervised_batches_join_every_unlabelled_batch_with_labels():
 
 
 def test_config_refuses_what_m2_does_not_have():
-    with pytest.raises(ConfigError, match=r"model\.nesting"):
+    with pytest.raises(ConfigError, match=r"model\.nesting: not a setting of the m2 family"):
         from_dict({"model": {"family": "m2", "nesting": [2, 16]}})
+    with pytest.raises(ConfigError, match=r"model\.vae: settings of the vae family"):
+        from_dict({"model": {"family": "m2", "vae": {"nesting": [2, 16]}}})
     with pytest.raises(ConfigError, match=r"model\.family"):
         from_dict({"model": {"family": "m3"}})
     with pytest.raises(ConfigError, match=r"train\.labelled"):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from repvae.report.figures import accuracy_vs_latent, latent_scatter
+from repvae.plots.figures import accuracy_vs_latent, latent_scatter
 from repvae.report.html import markdown_to_html
 from repvae.report.tables import markdown_table
 

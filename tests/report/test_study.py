@@ -52,9 +52,10 @@ def test_latent_scatter_samples_every_class_of_a_class_sorted_test_set(tmp_path,
     import numpy as np
 
     from repvae.config import DataConfig
-    from repvae.experiments import Study, run_study
-    from repvae.report import figures
+    from repvae.report import study as study_module
     from repvae.report.study import latent_scatters
+    from repvae.studies.runner import run_study
+    from repvae.studies.spec import Study
 
     study = Study.from_dict(
         {
@@ -77,7 +78,7 @@ def test_latent_scatter_samples_every_class_of_a_class_sorted_test_set(tmp_path,
 
     shown = []
     monkeypatch.setattr(DataConfig, "load", class_sorted)
-    monkeypatch.setattr(figures, "scatter_grid", lambda panels, *a, **k: shown.extend(panels))
+    monkeypatch.setattr(study_module, "scatter_grid", lambda panels, *a, **k: shown.extend(panels))
     latent_scatters(rows, tmp_path, points=100)
     ((_, codes, labels),) = shown
     assert len(codes) == 100 and len(set(labels.tolist())) == 10

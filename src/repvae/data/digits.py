@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.datasets import load_digits as sklearn_digits
 
 from .core import Arrays
 from .splits import TEST_FRACTION, TEST_SEED, stratified_holdout
@@ -14,8 +15,6 @@ def load_digits() -> Arrays:
     The source pixels are 0..16; they are scaled to 0..255 so that every dataset shares one
     pixel range.
     """
-    from sklearn.datasets import load_digits as sklearn_digits  # deferred: costs ~1 s to import
-
     bunch = sklearn_digits()
     images = np.round(bunch.images * (255 / 16)).astype(np.uint8)[:, None]
     labels = bunch.target.astype(np.int64)

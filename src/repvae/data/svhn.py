@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import scipy.io
 
 from .core import Arrays, DatasetError
 from .download import Remote, ensure_files, fetch
@@ -22,8 +23,6 @@ def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
     SVHN labels the digit 0 as 10; it becomes 0 so labels are the digits themselves.
     """
-    import scipy.io  # deferred: costs ~0.3 s to import and only SVHN needs it
-
     fix = f"Delete {path} and download it again."
     try:
         mat = scipy.io.loadmat(path)

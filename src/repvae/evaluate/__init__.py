@@ -1,5 +1,9 @@
-"""Measurements of representations: downstream probes (`probes`) and information metrics
-(`information`: active units, mutual information, conditional entropy, intrinsic dimension)."""
+"""Measurements of representations: probes, label efficiency, information metrics, likelihood
+bounds, disentanglement, FID, and the ``repvae evaluate`` suite that runs them on a run.
+
+Each metric module holds plain, tested functions and, at its end, the ``METRIC`` that says how
+``repvae evaluate`` computes it on a run and which headline numbers its JSON carries.
+"""
 
 from repvae.evaluate.probes import (
     PROBES,

@@ -43,6 +43,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import mutual_info_score
 from sklearn.svm import LinearSVC
 
+from repvae.evaluate.metric import Context, Metric, Result, skipped, values_at
+from repvae.represent import derive
+
 BATCH_SIZE = 64
 N_VARIANCE = 10_000
 PRUNE_STD = 0.05
@@ -568,3 +571,65 @@ def disentanglement_report(
         seconds[name] = time.perf_counter() - start
     report["seconds"] = seconds
     return report
+
+
+def _disentanglement(ctx: Context) -> Result:
+    split = ctx.data.train
+    if split.factors is None:
+        return skipped(f"{ctx.data.name} has no ground-truth factors (try shapes, dsprites)")
+    s = ctx.settings
+    posterior = ctx.posterior("train")
+    factors = split.factors.numpy()
+    report: Result = {"split": "train", "factor_names": list(ctx.data.factor_names)}
+    kinds = ["map", "sample"] if ctx.run.model.capabilities.continuous_posterior else ["map"]
+    for kind in kinds:
+        codes = derive(posterior, kind, None, draws=1, seed=s.seed)
+        report[kind] = disentanglement_report(
+            codes, factors, seed=s.seed, fast=s.disentanglement_fast
+        )
+    return report
+
+
+def _headline_scores(report: dict[str, Any]) -> dict[str, float]:
+    """The scalar scores of one representation's report (nested dicts flattened one level)."""
+    scores = {}
+    for key, value in report.items():
+        if isinstance(value, float):
+            scores[key] = value
+        elif isinstance(value, dict):
+            scores.update({f"{key}.{k}": v for k, v in value.items() if isinstance(v, float)})
+    return scores
+
+
+def _summary(result: Result) -> list[str]:
+    if "skipped" in result:
+        return [f"  disentanglement skipped: {result['skipped']}"]
+    return [
+        f"  disentanglement ({kind}): "
+        + ", ".join(f"{k} {v:.3f}" for k, v in _headline_scores(result[kind]).items())
+        for kind in ("map", "sample")
+        if kind in result
+    ]
+
+
+METRIC = Metric(
+    "disentanglement",
+    _disentanglement,
+    values_at(
+        {
+            f"{score}_{kind}": (kind, *path)
+            for kind in ("map", "sample")
+            for score, path in {
+                "beta_vae": ("beta_vae", "eval_accuracy"),
+                "factor_vae": ("factor_vae", "eval_accuracy"),
+                "mig": ("mig", "score"),
+                "dci_disentanglement": ("dci", "disentanglement"),
+                "dci_completeness": ("dci", "completeness"),
+                "dci_informativeness": ("dci", "informativeness_test"),
+                "sap": ("sap", "score"),
+                "modularity": ("modularity", "score"),
+            }.items()
+        }
+    ),
+    _summary,
+)

@@ -31,8 +31,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from repvae.data import ImageData
+from repvae.data.paths import data_root
+from repvae.evaluate.metric import Context, Metric, Result, skipped, values_at
 from repvae.evaluate.probes import _one_cpu_thread
-from repvae.models import VAE, Model
+from repvae.models import Model
 
 DOMAIN_NOTE = "domain FID: not comparable with Inception FID"
 FEATURE_DIM = 128
@@ -123,7 +125,7 @@ class DomainClassifier(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate activations; uint8 input is scaled to [0, 1], float is taken as [0, 1]."""
-        return self.body(VAE.preprocess(x))
+        return self.body(Model.preprocess(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -343,7 +345,7 @@ def inception_fid(
         net = pfi.InceptionV3([pfi.InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).to(dev).eval()
 
     def pool3(batch: torch.Tensor) -> torch.Tensor:
-        return net(VAE.preprocess(batch))[0].flatten(1)
+        return net(Model.preprocess(batch))[0].flatten(1)
 
     stats = [
         feature_statistics(_batched(pool3, _rgb(images), dev, _INCEPTION_BATCH).numpy())
@@ -416,3 +418,44 @@ def fid_report(
             report["inception_fid_missing"] = str(exc)
     report["seconds"] = time.perf_counter() - start
     return report
+
+
+def _fid(ctx: Context) -> Result:
+    model = ctx.run.model
+    if not model.capabilities.generates:
+        return skipped(f"the {model.family} family: {model.capabilities.why_not('generates')}")
+    cache = data_root(ctx.run.config.data.root) / "fid-classifiers"
+    return fid_report(
+        model, ctx.data, n=ctx.settings.fid_samples, seed=ctx.settings.seed, cache_dir=cache
+    )
+
+
+def _summary(result: Result) -> list[str]:
+    if "skipped" in result:
+        return [f"  FID skipped: {result['skipped']}"]
+    lines = [
+        f"  domain FID ({result['n']} samples; {result['note']}): {result['domain_fid']:.3f} "
+        f"(train vs test images: {result['domain_fid_reference']:.3f}; domain classifier "
+        f"accuracy {100 * result['classifier']['test_accuracy']:.2f}%)"
+    ]
+    if result.get("inception_fid") is not None:
+        lines.append(f"  Inception FID: {result['inception_fid']:.3f}")
+    else:
+        lines.append(f"  Inception FID: not computed: {result['inception_fid_missing']}")
+    return lines
+
+
+# domain FID: on the features of a classifier trained on the dataset itself, so it is not
+# comparable with Inception FID; the reference is the FID of training vs test images.
+METRIC = Metric(
+    "fid",
+    _fid,
+    values_at(
+        {
+            "domain_fid": ("domain_fid",),
+            "domain_fid_reference": ("domain_fid_reference",),
+            "inception_fid": ("inception_fid",),
+        }
+    ),
+    _summary,
+)

@@ -17,9 +17,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
+
+from repvae.evaluate.metric import Context, Metric, Result, values_at
+from repvae.models import DiagonalGaussian
+from repvae.plots.figures import eigenvalue_spectrum
 
 ArrayLike = np.ndarray | torch.Tensor
 
@@ -171,26 +176,42 @@ def dimension_for_variance(means: ArrayLike, fraction: float = 0.95) -> int:
 
 def information_report(
     means: ArrayLike,
-    stds: ArrayLike,
+    stds: ArrayLike | None,
     au_threshold: float = 0.01,
     id_threshold: float = 0.01,
     id_relative: bool = True,
     variance_fraction: float = 0.95,
 ) -> dict:
-    """All metrics above as JSON-ready values (floats, ints, lists; threshold keys as strings)."""
-    mu, sigma = _posterior(means, stds)
+    """All metrics above as JSON-ready values (floats, ints, lists; threshold keys as strings).
+
+    ``stds=None`` (a deterministic code) leaves out what needs a posterior density: the KL
+    terms ("MI") and the conditional entropy are None.
+    """
+    if stds is None:
+        mu = _matrix(means, "means")
+        gaussian = None
+    else:
+        mu, sigma = _posterior(means, stds)
+        gaussian = {
+            "mutual_information": mutual_information(mu, sigma),
+            "kl_per_dimension": kl_per_dimension(mu, sigma).tolist(),
+            "conditional_entropy": conditional_entropy(sigma),
+        }
     au = active_units(mu, au_threshold)
     ident = intrinsic_dimension(mu, id_threshold, id_relative)
+    undefined = {"mutual_information": None, "kl_per_dimension": None, "conditional_entropy": None}
     return {
         "n": int(mu.shape[0]),
         "latent_dim": int(mu.shape[1]),
         "active_units": au.count,
         "active_units_threshold": au.threshold,
         "mean_variances": au.variances.tolist(),
-        "mutual_information": mutual_information(mu, sigma),
-        "mutual_information_note": "E_x KL(q(z|x)||p(z)) = I_q(x;z) + KL(q(z)||p(z)), nats",
-        "kl_per_dimension": kl_per_dimension(mu, sigma).tolist(),
-        "conditional_entropy": conditional_entropy(sigma),
+        **(gaussian or undefined),
+        "mutual_information_note": (
+            "E_x KL(q(z|x)||p(z)) = I_q(x;z) + KL(q(z)||p(z)), nats"
+            if gaussian
+            else "undefined: a deterministic code has no posterior density"
+        ),
         "intrinsic_dimension": ident.count,
         "intrinsic_dimension_threshold": ident.threshold,
         "intrinsic_dimension_relative": ident.relative,
@@ -202,3 +223,51 @@ def information_report(
         "dimension_for_variance": dimension_for_variance(mu, variance_fraction),
         "variance_fraction": float(variance_fraction),
     }
+
+
+def _information(ctx: Context) -> Result:
+    posterior = ctx.posterior()
+    model = ctx.run.model
+    stds = (
+        cast(DiagonalGaussian, posterior).std if model.capabilities.continuous_posterior else None
+    )
+    info = information_report(posterior.mean, stds)
+    eigenvalue_spectrum(
+        {ctx.run.dir.name: np.asarray(info["eigenvalues"])},
+        ctx.out / "eigenvalue_spectrum.png",
+        threshold=info["intrinsic_dimension_threshold"],
+        title=f"PCA spectrum of MAP codes ({ctx.split} split)",
+    )
+    return {"split": ctx.split, **info}
+
+
+def _summary(result: Result) -> list[str]:
+    lines = [
+        f"  active units (Var_x E[z] > {result['active_units_threshold']}): "
+        f"{result['active_units']} of {result['latent_dim']}"
+    ]
+    if result["mutual_information"] is not None:
+        lines += [
+            f"  E_x KL(q(z|x)||p(z)) (Zhang et al.'s MI): {result['mutual_information']:.2f} nats",
+            f"  E_x H(q(z|x)): {result['conditional_entropy']:.2f} nats",
+        ]
+    lines.append(
+        "  intrinsic dimension (PCA, eigenvalue > t x largest): "
+        + ", ".join(f"{t}: {n}" for t, n in result["intrinsic_dimension_by_threshold"].items())
+    )
+    return lines
+
+
+METRIC = Metric(
+    "information",
+    _information,
+    values_at(
+        {
+            "mutual_information": ("mutual_information",),
+            "intrinsic_dimension": ("intrinsic_dimension",),
+            "active_units": ("active_units",),
+            "conditional_entropy": ("conditional_entropy",),
+        }
+    ),
+    _summary,
+)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from repvae.data.splits import balanced_subset
+from repvae.evaluate.metric import Context, Metric, Result
 from repvae.evaluate.probes import (
     ArrayLike,
     _prepare,
@@ -115,3 +116,48 @@ def label_efficiency(
         "statistical_efficiency": efficiency,
         "notes": notes,
     }
+
+
+def _label_efficiency(ctx: Context) -> Result:
+    s = ctx.settings
+    report = label_efficiency(
+        ctx.posterior("train").mean.numpy(),
+        ctx.data.train.labels.numpy(),
+        ctx.posterior().mean.numpy(),
+        getattr(ctx.data, ctx.split).labels.numpy(),
+        sizes=tuple(s.label_sizes),
+        draws=s.label_draws,
+        probe=s.label_probe,
+        seed=s.seed,
+    )
+    return {"representation": "map", "split": ctx.split, **report}
+
+
+def _headline(result: Result) -> dict[str, float]:
+    """Test error (%) with n labels, the way semi-supervised tables (Kingma et al.) print it,
+    and Locatello et al.'s acc(100)/acc(10,000) where both sizes were run."""
+    values = {
+        f"error_percent_{r['size']}_labels": 100.0 * (1.0 - r["mean"])
+        for r in result.get("sizes", [])
+    }
+    if result.get("statistical_efficiency") is not None:
+        values["statistical_efficiency"] = result["statistical_efficiency"]
+    return values
+
+
+def _summary(result: Result) -> list[str]:
+    probe = result["protocol"]["probe"]
+    lines = [
+        f"  {probe} probe with {size['size']:>5} labels: "
+        f"{100 * size['mean']:6.2f}% ± {100 * size['std']:.2f}"
+        for size in result["sizes"]
+    ]
+    ratio = result["statistical_efficiency"]
+    lines.append(
+        "  statistical efficiency acc(100)/acc(10000): "
+        + ("n/a" if ratio is None else f"{ratio:.3f}")
+    )
+    return lines
+
+
+METRIC = Metric("label_efficiency", _label_efficiency, _headline, _summary)

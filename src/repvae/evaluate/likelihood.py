@@ -15,24 +15,24 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, cast
 
 import torch
 
-from repvae.models.distributions import standard_normal_log_prob
-from repvae.models.vae import VAE
+from repvae.evaluate.metric import Context, Metric, Result, skipped, values_at
+from repvae.models import DiagonalGaussian, Model
 
 _ROWS_PER_PASS = 512  # images x draws decoded per forward pass (bounds the head's activations)
 
 
 @torch.no_grad()
 def _image_bounds(
-    model: VAE, x: torch.Tensor, samples: int, generator: torch.Generator
+    model: Model, x: torch.Tensor, samples: int, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(ELBO_1, IWAE_K, log p(x|z_1)) per image, K draws decoded ``_ROWS_PER_PASS`` rows at a
     time."""
     target = model.preprocess(x)
-    posterior = model.encode(target)
+    posterior = cast(DiagonalGaussian, model.encode(target))  # likelihood_bound: a Gaussian
     b = x.shape[0]
     per_pass = max(1, _ROWS_PER_PASS // b)
     log_w: list[torch.Tensor] = []
@@ -40,18 +40,17 @@ def _image_bounds(
         k = min(per_pass, samples - start)
         z = posterior.rsample(k, generator)  # [B, k, D]
         flat_x = target.repeat_interleave(k, 0)
-        log_px = model.likelihood.log_prob(model.decode(z.flatten(0, 1), None, flat_x), flat_x)
-        log_px = log_px.view(b, k)
+        log_px = model.log_likelihood(flat_x, z.flatten(0, 1)).view(b, k)
         if not log_w:
             recon = log_px[:, 0]
             elbo = recon - posterior.kl_standard_normal().sum(-1)
-        log_w.append(log_px + standard_normal_log_prob(z) - posterior.log_prob(z))
+        log_w.append(log_px + model.prior_log_prob(z) - posterior.log_prob(z))
     iwae = torch.logsumexp(torch.cat(log_w, 1), 1) - math.log(samples)
     return elbo, iwae, recon
 
 
 def likelihood_report(
-    model: VAE,
+    model: Model,
     images: torch.Tensor,
     *,
     samples: int = 1000,
@@ -59,6 +58,8 @@ def likelihood_report(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Mean bounds over ``images`` (uint8 [N, C, H, W]), JSON-ready, with the protocol stated."""
+    if not model.capabilities.likelihood_bound:
+        raise model.unsupported("likelihood_bound")
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
     started = time.perf_counter()
@@ -71,7 +72,7 @@ def likelihood_report(
         parts.append(tuple(t.double().cpu() for t in _image_bounds(model, x, samples, generator)))
     elbo_all, iwae_all, recon_all = (torch.cat(ts) for ts in zip(*parts, strict=True))
     dims = math.prod(images.shape[1:])
-    discrete = bool(model.likelihood.discrete)
+    discrete = model.discrete_likelihood
 
     def summary(values: torch.Tensor) -> dict[str, float | None]:
         nats = float(-values.mean())
@@ -101,3 +102,47 @@ def likelihood_report(
         "seed": seed,
         "seconds": round(time.perf_counter() - started, 3),
     }
+
+
+def _likelihood(ctx: Context) -> Result:
+    model = ctx.run.model
+    if not model.capabilities.likelihood_bound:
+        return skipped(
+            f"the {model.family} family: {model.capabilities.why_not('likelihood_bound')}"
+        )
+    s = ctx.settings
+    images = ctx.images()
+    if s.likelihood_images is not None and s.likelihood_images < len(images):
+        keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(s.seed))
+        images = images[keep[: s.likelihood_images].sort().values]
+    report = likelihood_report(model, images, samples=s.iw_samples, seed=s.seed)
+    return {"split": ctx.split, **report}
+
+
+def _summary(result: Result) -> list[str]:
+    if "skipped" in result:
+        return [f"  likelihood skipped: {result['skipped']}"]
+    lines = []
+    for name, label in (("negative_elbo", "-ELBO (1 sample)"), ("negative_iwae", "-IWAE")):
+        b = result[name]
+        bpd = f", {b['bits_per_dim']:.4f} bits/dim" if b["bits_per_dim"] is not None else ""
+        k = f" K={result['iwae_samples']}" if name == "negative_iwae" else ""
+        lines.append(f"  {label}{k}: {b['nats']:.2f} nats{bpd}")
+    lines.append(f"  ({result['note']}; {result['n_images']} images)")
+    return lines
+
+
+METRIC = Metric(
+    "likelihood",
+    _likelihood,
+    values_at(
+        {
+            "bpd_elbo": ("negative_elbo", "bits_per_dim"),
+            "bpd_iwae": ("negative_iwae", "bits_per_dim"),
+            "nats_elbo": ("negative_elbo", "nats"),
+            "nats_iwae": ("negative_iwae", "nats"),
+            "reconstruction_nats": ("reconstruction", "nats"),
+        }
+    ),
+    _summary,
+)

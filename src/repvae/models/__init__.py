@@ -1,18 +1,41 @@
-"""VAE-family models built by composition (see ``vae.py``; M2 in ``semisupervised.py``)."""
+"""Model families behind one contract (``contract.py``), each in its own module.
 
-from repvae.config import ModelConfig
-from repvae.models.distributions import DiagonalGaussian
+Importing this package registers the likelihoods, networks and decoder heads models are built
+from, and the built-in families with their presets. A new family is a new module with one
+``register_family`` call, plus its import line below.
+"""
+
+# The options (likelihoods, networks, heads) and the families register themselves on import.
+import repvae.models.discretized
+import repvae.models.likelihoods
+import repvae.models.networks
+import repvae.models.pixelcnn
+import repvae.models.semisupervised
+import repvae.models.vae
+from repvae.models.contract import (
+    Capabilities,
+    Family,
+    LossTerms,
+    Model,
+    Unsupported,
+    build_model,
+    register_family,
+)
+from repvae.models.distributions import DiagonalGaussian, PointMass, Posterior
 from repvae.models.semisupervised import M2
-from repvae.models.vae import VAE, LossTerms
+from repvae.models.vae import VAE
 
-Model = VAE | M2
-
-
-def build_model(config: ModelConfig, shape: tuple[int, int, int], num_classes: int) -> Model:
-    """The model ``config.family`` names, for images of ``shape`` in ``num_classes`` classes."""
-    if config.family == "m2":
-        return M2(config, shape, num_classes)
-    return VAE(config, shape)
-
-
-__all__ = ["M2", "VAE", "DiagonalGaussian", "LossTerms", "Model", "build_model"]
+__all__ = [
+    "M2",
+    "VAE",
+    "Capabilities",
+    "DiagonalGaussian",
+    "Family",
+    "LossTerms",
+    "Model",
+    "PointMass",
+    "Posterior",
+    "Unsupported",
+    "build_model",
+    "register_family",
+]

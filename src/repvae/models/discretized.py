@@ -11,7 +11,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from repvae.models.likelihoods import Likelihood
+from repvae.models.likelihoods import Likelihood, register_likelihood
 
 MIN_LOG_SCALE = -7.0
 TINY_MASS = 1e-5
@@ -194,3 +194,11 @@ class Categorical256(Likelihood):
         logits = self._logits(params)
         idx = (logits + _gumbel(logits.shape, logits, generator)).argmax(2)
         return idx.to(params.dtype) / 255
+
+
+register_likelihood(
+    "logistic_mixture",
+    DiscretizedLogisticMixture,
+    lambda config, channels: DiscretizedLogisticMixture(config.n_mix),
+)
+register_likelihood("categorical256", Categorical256, lambda config, channels: Categorical256())

@@ -7,12 +7,14 @@ with a tiny KL weight is the best-known trap of other VAE libraries.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from repvae.config import ModelConfig
+from repvae.config import LIKELIHOODS, ModelConfig
 
 
 class Likelihood(nn.Module):
@@ -83,17 +85,31 @@ class Gaussian(Likelihood):
         return (params + torch.exp(self.log_sigma) * noise).clamp(0, 1)
 
 
+@dataclass(frozen=True)
+class LikelihoodOption:
+    """A registered likelihood: how to build it from the model settings, and whether it is a
+    mass on the 256 pixel values (the config check reads ``discrete``)."""
+
+    build: Callable[[ModelConfig, int], Likelihood]
+    discrete: bool
+
+
+def register_likelihood(
+    name: str, cls: type[Likelihood], build: Callable[[ModelConfig, int], Likelihood]
+) -> None:
+    """Make ``model.likelihood: name`` build ``cls`` (declared once, beside the class)."""
+    LIKELIHOODS.add(name, LikelihoodOption(build, cls.discrete))
+
+
 def build_likelihood(config: ModelConfig, channels: int) -> Likelihood:
     """The likelihood ``config.likelihood`` names, for images with ``channels`` channels."""
-    from repvae.models.discretized import Categorical256, DiscretizedLogisticMixture
+    option = LIKELIHOODS.get(config.likelihood)
+    return option.build(config, channels)  # type: ignore[attr-defined]  # a LikelihoodOption
 
-    name = config.likelihood
-    if name == "bernoulli":
-        return Bernoulli()
-    if name == "gaussian":
-        return Gaussian(channels, config.sigma, config.learn_sigma)
-    if name == "logistic_mixture":
-        return DiscretizedLogisticMixture(config.n_mix)
-    if name == "categorical256":
-        return Categorical256()
-    raise ValueError(f"model.likelihood: unknown likelihood {name!r}")
+
+register_likelihood("bernoulli", Bernoulli, lambda config, channels: Bernoulli())
+register_likelihood(
+    "gaussian",
+    Gaussian,
+    lambda config, channels: Gaussian(channels, config.sigma, config.learn_sigma),
+)

@@ -19,9 +19,13 @@ Every encoder maps x [B, C, H, W] to 2 * latent_dim numbers; every decoder maps 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
+from typing import cast
 
 from torch import nn
+
+from repvae.config import ARCHITECTURES, AUTO_ARCHITECTURE
 
 
 def choose_architecture(shape: tuple[int, int, int]) -> str:
@@ -178,38 +182,57 @@ def resnet_decoder(
     )
 
 
-# (image shape, output size, hidden width) -> network
-ENCODERS: dict[str, Callable[[tuple[int, int, int], int, int], nn.Module]] = {
-    "mlp": mlp_encoder,
-    "mlp-bn": partial(mlp_encoder, batch_norm=True),
-    "conv": conv_encoder,
-    "resnet": resnet_encoder,
-    "conv4": conv4_encoder,
-}
-# (latent size, image shape, output channels, hidden width) -> network
-DECODERS: dict[str, Callable[[int, tuple[int, int, int], int, int], nn.Module]] = {
-    "mlp": mlp_decoder,
-    "mlp-bn": partial(mlp_decoder, batch_norm=True),
-    "conv": conv_decoder,
-    "resnet": resnet_decoder,
-    "conv4": conv4_decoder,
-}
+EncoderBuilder = Callable[[tuple[int, int, int], int, int], nn.Module]
+DecoderBuilder = Callable[[int, tuple[int, int, int], int, int], nn.Module]
 
 
-def resolve_architecture(architecture: str, shape: tuple[int, int, int]) -> str:
+@dataclass(frozen=True)
+class Architecture:
+    """A registered encoder/decoder pair. ``encoder(image shape, output size, hidden width)``,
+    ``decoder(latent size, image shape, output channels, hidden width)``; image sides must be
+    divisible by ``divisor``."""
+
+    encoder: EncoderBuilder
+    decoder: DecoderBuilder
+    divisor: int = 1
+
+
+def register_architecture(name: str, architecture: Architecture) -> None:
+    ARCHITECTURES.add(name, architecture)
+
+
+register_architecture("mlp", Architecture(mlp_encoder, mlp_decoder))
+register_architecture(
+    "mlp-bn",
+    Architecture(partial(mlp_encoder, batch_norm=True), partial(mlp_decoder, batch_norm=True)),
+)
+register_architecture("conv", Architecture(conv_encoder, conv_decoder, divisor=4))
+register_architecture("resnet", Architecture(resnet_encoder, resnet_decoder, divisor=4))
+register_architecture("conv4", Architecture(conv4_encoder, conv4_decoder, divisor=16))
+
+
+def architecture(name: str, shape: tuple[int, int, int]) -> Architecture:
     """The configured architecture (``auto``: chosen by shape), checked against the image size."""
-    arch = choose_architecture(shape) if architecture == "auto" else architecture
+    resolved = resolve_architecture(name, shape)
+    return cast(Architecture, ARCHITECTURES.get(resolved))
+
+
+def resolve_architecture(name: str, shape: tuple[int, int, int]) -> str:
+    """The name of the configured architecture (``auto``: chosen by shape), checked against the
+    image size."""
+    resolved = choose_architecture(shape) if name == AUTO_ARCHITECTURE else name
+    divisor = cast(Architecture, ARCHITECTURES.get(resolved)).divisor
     _, h, w = shape
-    factor = {"conv": 4, "resnet": 4, "conv4": 16}.get(arch, 1)
-    if h % factor or w % factor:
+    if h % divisor or w % divisor:
         raise ValueError(
-            f"model.architecture: {arch!r} needs image sides divisible by {factor}, got {h}x{w}"
+            f"model.architecture: {resolved!r} needs image sides divisible by {divisor}, "
+            f"got {h}x{w}"
         )
-    return arch
+    return resolved
 
 
 def build_networks(
-    architecture: str,
+    name: str,
     shape: tuple[int, int, int],
     latent: int,
     decoder_latents: list[int],
@@ -217,9 +240,7 @@ def build_networks(
     hidden: int,
 ) -> tuple[nn.Module, nn.ModuleList]:
     """The encoder (to 2*latent numbers) and one decoder per entry of ``decoder_latents``."""
-    arch = resolve_architecture(architecture, shape)
-    encoder = ENCODERS[arch](shape, 2 * latent, hidden)
-    decoders = nn.ModuleList(
-        DECODERS[arch](d, shape, out_channels, hidden) for d in decoder_latents
-    )
+    arch = architecture(name, shape)
+    encoder = arch.encoder(shape, 2 * latent, hidden)
+    decoders = nn.ModuleList(arch.decoder(d, shape, out_channels, hidden) for d in decoder_latents)
     return encoder, decoders

@@ -20,9 +20,13 @@ with a configurable horizon.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
+
 import torch
 from torch import nn
 
+from repvae.config import HEADS, HeadConfig
 from repvae.models.likelihoods import Likelihood
 from repvae.models.masked import MaskedConv2d
 
@@ -122,21 +126,28 @@ class FullHead(PixelHead):
         return self.body(self.pixels(_channels_last(x)) + self.condition(_channels_last(features)))
 
 
-def build_head(
-    kind: str,
-    features: int,
-    image_channels: int,
-    out_channels: int,
-    *,
-    horizon: int,
-    channels: int,
-    layers: int,
-) -> PixelHead:
-    if kind == "local":
-        return LocalHead(features, image_channels, out_channels, horizon, channels)
-    if kind == "full":
-        return FullHead(features, image_channels, out_channels, layers, channels)
-    raise ValueError(f"model.decoder_head: unknown head {kind!r}")
+HeadBuilder = Callable[[HeadConfig, int, int], PixelHead]
+
+
+def build_head(config: HeadConfig, image_channels: int, out_channels: int) -> PixelHead:
+    """The head ``model.head.kind`` names, reading ``features`` decoder maps and the image,
+    producing ``out_channels`` likelihood parameters per pixel."""
+    builder = cast(HeadBuilder, HEADS.get(config.kind))
+    return builder(config, image_channels, out_channels)
+
+
+HEADS.add(
+    "local",
+    lambda head, image_channels, out: LocalHead(
+        head.features, image_channels, out, head.horizon, head.channels
+    ),
+)
+HEADS.add(
+    "full",
+    lambda head, image_channels, out: FullHead(
+        head.features, image_channels, out, head.layers, head.channels
+    ),
+)
 
 
 def to_signed(x: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import torch
 
+# Gaussian RBF and inverse multiquadric
+MMD_KERNELS = ("rbf", "imq")
+
 
 def kernel_matrix(
     a: torch.Tensor, b: torch.Tensor, kind: str, bandwidths: list[float]

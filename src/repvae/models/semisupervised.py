@@ -18,39 +18,54 @@ the batch sizes. The encoder, decoder and likelihood are the same pieces the VAE
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from repvae.config import ModelConfig
+from repvae.config import NO_HEAD, ModelConfig, Preset, Section
+from repvae.config.errors import require
+from repvae.models.contract import Capabilities, Family, LossTerms, Model, register_family
 from repvae.models.distributions import DiagonalGaussian
 from repvae.models.likelihoods import build_likelihood
-from repvae.models.networks import DECODERS, ENCODERS, resolve_architecture
-from repvae.models.vae import MIN_STD, VAE, LossTerms
+from repvae.models.networks import architecture
+from repvae.models.vae import MIN_STD
 
 
-class M2(nn.Module):
+@dataclass
+class M2Section(Section):
+    """``model.m2``: the weight of the labelled images' classification loss."""
+
+    # alpha of J_alpha; null: the paper's 0.1 * number of training images
+    classifier_weight: float | None = None
+
+    def check(self, model: ModelConfig) -> None:
+        require(
+            "model.m2.classifier_weight",
+            self.classifier_weight is None or self.classifier_weight >= 0,
+            "must be >= 0 (or null for 0.1 * training images)",
+        )
+        require(
+            "model.head.kind",
+            model.head.kind == NO_HEAD,
+            "the m2 family decodes with its plain decoder (no PixelCNN head)",
+        )
+
+
+class M2(Model):
     """Semi-supervised VAE; ``encode(x)`` is q(z | x, y-hat) with y-hat the classifier's guess,
     so z is the *style* code that the model keeps apart from the class."""
 
-    semi_supervised = True
-    autoregressive = False
-    preprocess = staticmethod(VAE.preprocess)
-
     def __init__(self, config: ModelConfig, shape: tuple[int, int, int], num_classes: int) -> None:
-        super().__init__()
-        self.config = config
-        c, h, w = shape
-        self.shape = (c, h, w)
-        self.latent_dim = config.latent_dim
-        self.prefixes = [config.latent_dim]
-        self.num_classes = num_classes
-        self.likelihood = build_likelihood(config, shape[0])
-        arch = resolve_architecture(config.architecture, self.shape)
+        super().__init__(config, shape, num_classes)
+        self.options = cast(M2Section, config.options)
+        self.likelihood = build_likelihood(config, self.shape[0])
+        arch = architecture(config.architecture, self.shape)
         hidden = config.hidden
-        self.classifier = ENCODERS[arch](self.shape, num_classes, hidden)
-        self.encoder = ENCODERS[arch](self.shape, hidden, hidden)
+        self.classifier = arch.encoder(self.shape, num_classes, hidden)
+        self.encoder = arch.encoder(self.shape, hidden, hidden)
         # q(z|x,y): image features and the one-hot class meet in an MLP.
         self.posterior_head = nn.Sequential(
             nn.ReLU(),
@@ -58,18 +73,31 @@ class M2(nn.Module):
             nn.ReLU(),
             nn.Linear(hidden, 2 * self.latent_dim),
         )
-        out = self.likelihood.out_channels(shape[0])
-        self.decoder = DECODERS[arch](self.latent_dim + num_classes, self.shape, out, hidden)
+        out = self.likelihood.out_channels(self.shape[0])
+        self.decoder = arch.decoder(self.latent_dim + num_classes, self.shape, out, hidden)
         # Set by training from the labelled subset: the labelled share of the training set and
         # alpha. Defaults make ``loss`` without labels the unsupervised bound U(x).
         self.label_fraction = 0.0
         self.classifier_weight = 0.0
 
-    def set_label_budget(self, labelled: int, total: int) -> None:
-        """The labelled share of the training set, and alpha (model.classifier_weight, or the
-        paper's 0.1 * N)."""
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            classifier=True,
+            needs_labels=True,
+            conditional=True,
+            likelihood_bound=False,
+            unsupported={
+                "likelihood_bound": "the bound on p(x) would need the class marginalised as a "
+                "second latent; not implemented for m2",
+            },
+        )
+
+    def label_budget(self, labelled: int, total: int) -> None:
+        """The labelled share of the training set, and alpha (model.m2.classifier_weight, or
+        the paper's 0.1 * N)."""
         self.label_fraction = labelled / total
-        weight = self.config.classifier_weight
+        weight = self.options.classifier_weight
         self.classifier_weight = 0.1 * total if weight is None else weight
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
@@ -90,13 +118,7 @@ class M2(nn.Module):
             y = self.classifier(x).argmax(1)
         return self._posterior(self.encoder(x), y)
 
-    def decode(
-        self,
-        z: torch.Tensor,
-        prefix: int | None = None,
-        x: torch.Tensor | None = None,
-        y: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Likelihood parameters of p(x|y,z); without ``y`` the rows cycle through the classes."""
         if y is None:
             y = torch.arange(len(z), device=z.device) % self.num_classes
@@ -108,18 +130,18 @@ class M2(nn.Module):
         """L(x, y) per row, with its reconstruction and KL terms."""
         posterior = self._posterior(features, y)
         z = posterior.rsample()
-        recon = -self.likelihood.log_prob(self.decode(z, y=y), x)
+        recon = -self.likelihood.log_prob(self.decode(z, y), x)
         kl = posterior.kl_standard_normal().sum(1)
         return recon + kl_weight * kl + math.log(self.num_classes), recon, kl
 
     def loss(
-        self, x: torch.Tensor, beta_scale: float = 1.0, labels: torch.Tensor | None = None
+        self, x: torch.Tensor, beta_scale: float = 1.0, *, labels: torch.Tensor | None = None
     ) -> LossTerms:
         """J_alpha / N for a batch; ``labels`` < 0 (or no labels) marks unlabelled images."""
         x = self.preprocess(x)
         kl_weight = self.config.beta * beta_scale
         if labels is None:
-            labels = torch.full((len(x),), -1, dtype=torch.long)
+            labels = torch.full((len(x),), -1, dtype=torch.long)  # all unlabelled
         labels = labels.to(x.device)
         observed = labels >= 0
         logits = self.classifier(x)
@@ -159,16 +181,22 @@ class M2(nn.Module):
         terms["kl"] = torch.cat(kl_parts).mean().detach()
         return LossTerms(total, terms)
 
+    def validation_loss(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> LossTerms:
+        """The unsupervised bound U(x): the model is selected without the validation labels it
+        would not have in practice."""
+        return self.loss(x)
+
     @torch.no_grad()
     def generate(
         self,
         z: torch.Tensor,
         prefix: int | None = None,
         generator: torch.Generator | None = None,
-        y: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Mean images of p(x|y,z); without ``y`` the rows cycle through the classes."""
-        return self.likelihood.mean(self.decode(z, y=y))
+        """Mean images of p(x|y,z); without ``labels`` the rows cycle through the classes."""
+        self._prefix(prefix)
+        return self.likelihood.mean(self.decode(z, labels))
 
     @torch.no_grad()
     def reconstruct(
@@ -176,17 +204,19 @@ class M2(nn.Module):
     ) -> torch.Tensor:
         """Reconstruction through the classifier's class and the posterior mean of z."""
         y = self.classify(x).argmax(1)
-        return self.generate(self.encode(x, y).mean, y=y)
+        return self.generate(self.encode(x, y).mean, prefix, labels=y)
 
-    @torch.no_grad()
-    def sample(
-        self,
-        n: int,
-        generator: torch.Generator | None = None,
-        prefix: int | None = None,
-        y: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Images from z ~ N(0, I); classes cycle 0..K-1 over the rows unless ``y`` is given."""
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator, device=device)
-        return self.generate(z, y=y)
+
+def _m2(latent_dim: int) -> dict[str, Any]:
+    return {"model.family": "m2"}
+
+
+FAMILY = register_family(
+    Family(
+        name="m2",
+        section=M2Section,
+        build=M2,
+        help="Kingma et al.'s semi-supervised M2 (set train.labelled)",
+        presets=(Preset("m2", "m2", _m2, help="semi-supervised M2 (train.labelled labels)"),),
+    )
+)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
+from repvae.evaluate.suite import REGISTRY
+from repvae.files import write_text
 from repvae.report.tables import markdown_table
 
 _FIGURES = (
@@ -24,22 +25,13 @@ _FIGURES = (
 
 
 def headline_values(evaluation: Path) -> dict[str, float]:
-    """Quantity -> value for one run's evaluation folder (probe accuracies in %)."""
-    from repvae.experiments import METRIC_VALUES, metric_values
-
+    """Quantity -> value for one run's evaluation folder (probe accuracies in %), each metric's
+    headline numbers as the metric itself declares them."""
     values: dict[str, float] = {}
-
-    def read(metric: str) -> dict[str, Any] | None:
-        path = evaluation / f"{metric}.json"
-        return json.loads(path.read_text()) if path.exists() else None
-
-    probes = read("probes")
-    for r in probes["results"] if probes else []:
-        values[f"{r['probe']} probe, {r['kind']} ({r['protocol']}) %"] = 100 * r["accuracy"]
-    for metric in METRIC_VALUES:
-        result = read(metric)
-        if result:
-            values.update(metric_values(metric, result))
+    for name, metric in REGISTRY.items():
+        path = evaluation / f"{name}.json"
+        if path.exists():
+            values.update(metric.headline(json.loads(path.read_text())))
     return values
 
 
@@ -80,5 +72,5 @@ def compare_runs(runs: dict[str, Path], out: Path) -> Path:
         + "\n"
     )
     path = out / "comparison.md"
-    path.write_text(text)
+    write_text(path, text)
     return path

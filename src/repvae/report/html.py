@@ -14,6 +14,8 @@ from pathlib import Path
 
 import markdown
 
+from repvae.files import write_text
+
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
        color: #222; line-height: 1.45; }
@@ -49,5 +51,5 @@ def markdown_to_html(markdown_path: Path, html_path: Path | None = None) -> Path
         f"<body>\n{body}\n</body></html>\n"
     )
     html_path = html_path or markdown_path.with_suffix(".html")
-    html_path.write_text(page)
+    write_text(html_path, page)
     return html_path

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
+from repvae.config import apply_overrides, from_dict
+from repvae.data.splits import seeded_subset
+from repvae.files import write_text
+from repvae.plots.figures import accuracy_vs_latent, eigenvalue_spectrum, scatter_grid
+from repvae.report.html import markdown_to_html
 from repvae.report.tables import markdown_table
+from repvae.represent import encode
+from repvae.run import load
+from repvae.studies.results import IMPORTED, collect, import_results, run_finished
+from repvae.studies.spec import RunSpec, Study, load_study
 
 
 def read_published(path: Path) -> list[dict[str, Any]]:
@@ -173,7 +184,7 @@ def write_markdown(path: Path, title: str, protocol: str, sections: list[tuple[s
     body = [f"# {title}", "", protocol, ""]
     for heading, text in sections:
         body += [f"## {heading}", "", text, ""]
-    path.write_text("\n".join(body))
+    write_text(path, "\n".join(body))
     return path
 
 
@@ -190,11 +201,6 @@ def report_study(
 
     ``imports`` are other folders' ``results.csv`` files: the runs this folder lacks are taken
     from them (kept in ``imported.csv``, so later reports keep them too)."""
-    import yaml
-
-    from repvae.experiments import collect, import_results, load_study
-    from repvae.report.html import markdown_to_html
-
     study_dir = Path(study_dir)
     meta_path = study_dir / "study.yaml"
     if not meta_path.exists():
@@ -224,14 +230,10 @@ def report_study(
 
 
 def provenance_table(
-    study_dir: Path, specs, meta: dict[str, Any], rows: list[dict[str, Any]]
+    study_dir: Path, specs: list[RunSpec], meta: dict[str, Any], rows: list[dict[str, Any]]
 ) -> str:
     """What produced the numbers: command, budget, progress, versions and hardware. ``rows``
     are the collected results: the runs among them without a folder here were imported."""
-    import yaml
-
-    from repvae.experiments import IMPORTED, run_finished
-
     done = [s for s in specs if run_finished(study_dir, s.id)]
     imported = {r["run"] for r in rows}.difference(s.id for s in done)
     env: dict[str, Any] = {}
@@ -257,7 +259,7 @@ def provenance_table(
 
 
 def study_report(
-    study,
+    study: Study,
     rows: list[dict[str, Any]],
     study_dir: Path,
     *,
@@ -268,9 +270,6 @@ def study_report(
 ) -> Path:
     """results.md + figures for a finished (or partly finished) study. ``overrides`` are the
     study's ``--set`` values: the protocol line states the training the runs actually had."""
-    from repvae.experiments import run_finished
-    from repvae.report.figures import accuracy_vs_latent
-
     published = read_published(published_csv) if published_csv else []
     probe_rows = [r for r in rows if r["metric"] == "accuracy"]
     ev = study.evaluate
@@ -387,10 +386,8 @@ def mean_over_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def training_settings(study, overrides: dict[str, Any]) -> str:
+def training_settings(study: Study, overrides: dict[str, Any]) -> str:
     """The runs' training as the study resolves it: base config, budget, then --set."""
-    from repvae.config import apply_overrides, from_dict
-
     train = apply_overrides(from_dict(study.base), overrides).train
     keys = ("epochs", "train_subset", "batch_size", "lr", "patience")
     return ", ".join(f"{k}={getattr(train, k)}" for k in keys if getattr(train, k) is not None)
@@ -402,11 +399,6 @@ def latent_scatters(rows: list[dict[str, Any]], study_dir: Path, points: int = 2
 
     The points are a seeded random pick: test sets stored class by class (image folders) would
     otherwise show only their first classes."""
-    from repvae.data.splits import seeded_subset
-    from repvae.report.figures import scatter_grid
-    from repvae.represent import encode
-    from repvae.run import load
-
     paths = []
     first_seed = min((int(r["seed"]) for r in rows), default=0)
     runs = sorted(
@@ -432,7 +424,7 @@ def latent_scatters(rows: list[dict[str, Any]], study_dir: Path, points: int = 2
                     pick = seeded_subset(len(data.test), points, np.random.default_rng(0))
                     data_cache[dataset] = (data, pick)
                 data, pick = data_cache[dataset]
-                mean, _ = encode(run.model, data.test.images[pick])
+                mean = encode(run.model, data.test.images[pick]).mean
                 panels.append((f"latent {latent}", mean.numpy(), data.test.labels[pick].numpy()))
             if panels:
                 path = study_dir / f"latent_{_file_name(dataset)}_{_file_name(method)}.png"
@@ -452,10 +444,6 @@ def first_runs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, An
 def spectra_figure(rows: list[dict[str, Any]], study_dir: Path) -> list[Path]:
     """Zhang et al.'s Figure 5: the PCA eigenvalue spectra of the MAP codes, one line per method
     (its first seed's run), from each run's evaluation/information.json."""
-    import json
-
-    from repvae.report.figures import eigenvalue_spectrum
-
     first = first_runs(rows)
     paths = []
     for dataset in sorted({d for d, _ in first}):

@@ -1,10 +1,11 @@
 """Pictures of what a trained model does: reconstructions, prior samples, latent traversals,
-interpolations (for the semi-supervised M2: class analogies), and its training curves.
+interpolations (for class-conditional models: class analogies), and its training curves.
 
-Result plots live in :mod:`repvae.report.figures` (latent scatters included); this module shows
-the model itself. Each picture is one image: the tiles are laid out with numpy into a single
-array and drawn with one ``imshow``, so that a 64-tile grid costs one axes, not 64, and row and
-column labels are the axes' tick labels (readable, and easy to inspect in tests).
+Result plots live in :mod:`repvae.plots.figures` (latent scatters included); this module shows
+the model itself, asking its capabilities which pictures it has. Each picture is one image: the
+tiles are laid out with numpy into a single array and drawn with one ``imshow``, so that a
+64-tile grid costs one axes, not 64, and row and column labels are the axes' tick labels
+(readable, and easy to inspect in tests).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 import matplotlib
 import numpy as np
@@ -25,11 +26,11 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import LogFormatter
 
-from repvae.report.figures import _STYLE, _new_figure, _save
-
-if TYPE_CHECKING:
-    from repvae.models import M2, Model
-    from repvae.run import Run
+from repvae.data import ImageData
+from repvae.models import Model
+from repvae.models.distributions import DiagonalGaussian
+from repvae.plots.figures import STYLE, new_figure, save_figure
+from repvae.run import Run
 
 TILE_INCHES = 0.55
 MARK_COLOUR = "tab:orange"
@@ -98,8 +99,8 @@ def image_grid(
     title_width = 0.09 * max((len(line) for line in title.split("\n")), default=0)
     title_inches = 0.3 * (title.count("\n") + 1) if title else 0.0
     height = rows * TILE_INCHES + title_inches + (0.3 if col_labels else 0.0) + 0.1
-    with matplotlib.rc_context(_STYLE):
-        fig = _new_figure(max(nrow * TILE_INCHES + label_inches, title_width) + 0.15, height)
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure(max(nrow * TILE_INCHES + label_inches, title_width) + 0.15, height)
         ax = fig.add_subplot()
         ax.imshow(grid, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
         ax.set_yticks([r * (h + pad) + (h - 1) / 2 for r in range(rows)] if row_labels else [])
@@ -167,7 +168,7 @@ def samples_figure(
     with _evaluating(model) as device:
         generator = torch.Generator(device=device).manual_seed(seed)
         images = model.sample(n, generator=generator, prefix=prefix)
-    shown = "ancestral draws of p(x|z)" if model.autoregressive else "mean of p(x|z)"
+    shown = "ancestral draws of p(x|z)" if model.capabilities.autoregressive else "mean of p(x|z)"
     title = f"samples from the prior ({shown})"
     if len(model.prefixes) > 1:
         title += f", m={prefix or model.prefixes[-1]}"
@@ -180,7 +181,7 @@ def shared_z_samples_figure(
     """Ancestral draws of an autoregressive decoder, one prior z per row (Zhang et al.'s
     Figure 8): what stays fixed along a row is what the latent carries, what varies is left to
     the PixelCNN head (for a local head, strokes and texture; for a full head, more)."""
-    if not model.autoregressive:
+    if not model.capabilities.autoregressive:
         raise ValueError("shared-z samples need an autoregressive decoder (a PixelCNN head)")
     with _evaluating(model) as device:
         generator = torch.Generator(device=device).manual_seed(seed)
@@ -191,15 +192,16 @@ def shared_z_samples_figure(
     return image_grid(images, per_row, row_labels=labels, title=title)
 
 
-def analogies_figure(model: M2, images: torch.Tensor, class_names: Sequence[str]) -> Figure:
-    """M2's analogies (as in Kingma et al. 2014): each row keeps the style code z of one test
-    image and decodes it with every class, so the columns show what went into y and what into z."""
+def analogies_figure(model: Model, images: torch.Tensor, class_names: Sequence[str]) -> Figure:
+    """Analogies of a class-conditional model (as in Kingma et al. 2014): each row keeps the
+    style code z of one test image and decodes it with every class, so the columns show what
+    went into y and what into z."""
     k = model.num_classes
     with _evaluating(model) as device:
         x = images.to(device)
         z = model.encode(x).mean.repeat_interleave(k, 0)
         y = torch.arange(k, device=device).repeat(len(x))
-        decoded = model.generate(z, y=y).view(len(x), k, *model.shape)
+        decoded = model.generate(z, labels=y).view(len(x), k, *model.shape)
         rows = torch.cat([model.preprocess(x).unsqueeze(1), decoded], 1).flatten(0, 1)
     return image_grid(
         rows,
@@ -209,6 +211,13 @@ def analogies_figure(model: M2, images: torch.Tensor, class_names: Sequence[str]
     )
 
 
+def _gaussian(model: Model, x: torch.Tensor) -> DiagonalGaussian:
+    """q(z|x) of a model whose capabilities say it is a diagonal Gaussian."""
+    if not model.capabilities.continuous_posterior:
+        raise model.unsupported("continuous_posterior")
+    return cast(DiagonalGaussian, model.encode(x))
+
+
 def traversal_dims(model: Model, images: torch.Tensor, max_dims: int = 10) -> list[int]:
     """Latent dimensions by mean KL(q(z_i|x) || N(0, 1)) over ``images``, largest first.
 
@@ -216,7 +225,7 @@ def traversal_dims(model: Model, images: torch.Tensor, max_dims: int = 10) -> li
     traversals are blank rows; dimensions past the largest trained prefix are never decoded.
     """
     with _evaluating(model) as device:
-        kl = model.encode(images.to(device)).kl_standard_normal()
+        kl = _gaussian(model, images.to(device)).kl_standard_normal()
     mean_kl = kl[:, : model.prefixes[-1]].mean(0).cpu()
     return torch.argsort(mean_kl, descending=True, stable=True)[:max_dims].tolist()
 
@@ -241,7 +250,7 @@ def traversals_figure(
     dims = list(dims) if dims is not None else traversal_dims(model, x, max_dims)
     values = torch.linspace(-span, span, steps)
     with _evaluating(model) as device:
-        posterior = model.encode(x.to(device))
+        posterior = _gaussian(model, x.to(device))
         kl = posterior.kl_standard_normal().mean(0).cpu()
         z = posterior.mean[:1].repeat(len(dims) * steps, 1)
         for row, d in enumerate(dims):
@@ -357,8 +366,8 @@ def loss_curves_figure(metrics_csv_path: str | Path) -> Figure:
     prefixes = sorted({key[2] for key in series if key[2] is not None})
     shades = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.85, len(prefixes)))
     colours: dict[int | None, Any] = {None: "black", **dict(zip(prefixes, shades, strict=True))}
-    with matplotlib.rc_context(_STYLE):
-        fig = _new_figure(3.6 * len(terms) + (1.0 if prefixes else 0.4), 3.4)
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure(3.6 * len(terms) + (1.0 if prefixes else 0.4), 3.4)
         axes = fig.subplots(1, len(terms), squeeze=False)[0]
         for ax, term in zip(axes, terms, strict=True):
             keys = sorted((k for k in series if k[1] == term), key=lambda k: (k[2] or 0, k[0]))
@@ -402,38 +411,51 @@ def _pairs(labels: Sequence[int], order: np.ndarray, k: int) -> list[tuple[int, 
     return pairs
 
 
+def model_figures(
+    model: Model, dataset: ImageData, split: str = "test", seed: int = 0
+) -> dict[str, Figure]:
+    """The pictures a model's capabilities allow, of ``split`` images (seeded picks)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    data = getattr(dataset, split)
+    order = np.random.default_rng(seed).permutation(len(data))
+    images, caps = data.images, model.capabilities
+    figures = {"reconstructions": reconstructions_figure(model, images[order[:10]])}
+    if caps.conditional:
+        # z is decoded together with a class: prior samples in columns by class (classes cycle
+        # over the draws), and analogies instead of traversals and interpolations of z alone.
+        if caps.generates:
+            figures["samples"] = samples_figure(model, n=10 * model.num_classes, seed=seed)
+        figures["analogies"] = analogies_figure(model, images[order[:8]], dataset.class_names)
+        return figures
+    if caps.generates:
+        figures["samples"] = samples_figure(model, seed=seed)
+    if caps.autoregressive:
+        figures["samples_shared_z"] = shared_z_samples_figure(model, seed=seed)
+    if caps.continuous_posterior:
+        figures["traversals"] = traversals_figure(model, images[order[:1000]])
+    pairs = _pairs(data.labels.tolist(), order[10:], 6)
+    figures["interpolations"] = interpolations_figure(
+        model, [(images[i], images[j]) for i, j in pairs]
+    )
+    return figures
+
+
 def save_pictures(
-    run: Run, out_dir: str | Path, *, split: str = "test", seed: int = 0
+    run: Run,
+    out_dir: str | Path,
+    *,
+    split: str = "test",
+    seed: int = 0,
+    data: ImageData | None = None,
 ) -> dict[str, Path]:
     """Write the run's pictures of ``split`` images (seeded picks) to ``out_dir``.
 
     Returns name -> path of what was written; loss curves are left out when the run has no
     ``logs/metrics.csv`` (e.g. trained with ``train.logger: none``).
     """
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    dataset = run.config.data.load()
-    data = getattr(dataset, split)
-    order = np.random.default_rng(seed).permutation(len(data))
-    from repvae.models import M2
-
-    images, model, out = data.images, run.model, Path(out_dir)
-    figures = {"reconstructions": reconstructions_figure(model, images[order[:10]])}
-    if isinstance(model, M2):
-        # M2 decodes z together with a class: prior samples in columns by class (classes cycle
-        # over the draws), and analogies instead of traversals and interpolations of z alone.
-        figures["samples"] = samples_figure(model, n=10 * model.num_classes, seed=seed)
-        figures["analogies"] = analogies_figure(model, images[order[:8]], dataset.class_names)
-    else:
-        pairs = _pairs(data.labels.tolist(), order[10:], 6)
-        figures["samples"] = samples_figure(model, seed=seed)
-        if model.autoregressive:
-            figures["samples_shared_z"] = shared_z_samples_figure(model, seed=seed)
-        figures["traversals"] = traversals_figure(model, images[order[:1000]])
-        figures["interpolations"] = interpolations_figure(
-            model, [(images[i], images[j]) for i, j in pairs]
-        )
+    figures = model_figures(run.model, data or run.config.data.load(), split, seed)
     metrics = Path(run.dir) / "logs" / "metrics.csv"
     if metrics.exists():
         figures["loss_curves"] = loss_curves_figure(metrics)
-    return {name: _save(fig, out / f"{name}.png") for name, fig in figures.items()}
+    return {name: save_figure(fig, Path(out_dir) / f"{name}.png") for name, fig in figures.items()}

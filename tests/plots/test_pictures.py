@@ -10,9 +10,9 @@ from matplotlib.patches import Rectangle
 
 from repvae.config import Config, ModelConfig
 from repvae.models.distributions import DiagonalGaussian
-from repvae.models.vae import VAE
-from repvae.report.figures import DPI
-from repvae.report.pictures import (
+from repvae.models.vae import VAE, VAESection
+from repvae.plots.figures import DPI
+from repvae.plots.pictures import (
     MARK_COLOUR,
     image_grid,
     interpolations_figure,
@@ -39,7 +39,7 @@ def model() -> VAE:
 @pytest.fixture
 def nested() -> VAE:
     torch.manual_seed(0)
-    return VAE(ModelConfig(latent_dim=4, nesting=[2, 4]), shape=SHAPE)
+    return VAE(ModelConfig(latent_dim=4, section=VAESection(nesting=[2, 4])), shape=SHAPE)
 
 
 @pytest.fixture
@@ -185,7 +185,7 @@ def test_traversal_dims_are_sorted_by_mean_kl(monkeypatch, model, images):
 
 
 def test_traversal_dims_skip_latents_no_decoder_reads(monkeypatch):
-    small = VAE(ModelConfig(latent_dim=4, nesting=[2]), shape=SHAPE)
+    small = VAE(ModelConfig(latent_dim=4, section=VAESection(nesting=[2])), shape=SHAPE)
     monkeypatch.setattr(small, "encode", known_posterior([0.5, 0.0, 3.0, 2.0]))
     assert traversal_dims(small, torch.zeros(2, *SHAPE)) == [0, 1]
 

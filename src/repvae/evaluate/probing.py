@@ -1,14 +1,19 @@
-"""Probing glue: representations of a run (or an embeddings file) -> probe results records."""
+"""Probing glue: representations of a run (or an embeddings file) -> probe results records,
+and the ``probes`` metric of ``repvae evaluate``."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from repvae.evaluate.probes import run_probes
+from repvae.evaluate.metric import Context, Metric, Result
+from repvae.evaluate.paired import paired_test
+from repvae.evaluate.probes import PREDICTORS, route_options, run_probes
+from repvae.files import write_text
 from repvae.represent import Embeddings, embed, kind_tag, parse_kind
-from repvae.run import Run
+from repvae.run import Run, load
 
 
 def probe_embeddings(
@@ -57,8 +62,6 @@ def probe(
     results in ``RUN/probes.json`` (merged with earlier results, keyed by
     kind/dims/probe/protocol)."""
     if not isinstance(run, Run):
-        from repvae.run import load
-
         run = load(run)
     embeddings = embed(run, kinds, dims=dims, seed=seed, save=False)
     records = []
@@ -82,7 +85,7 @@ def record_results(path: Path, records: list[dict[str, Any]]) -> None:
     old = json.loads(path.read_text()) if path.exists() else []
     merged = {key(r): r for r in old}
     merged.update({key(r): r for r in records})
-    path.write_text(json.dumps(list(merged.values()), indent=2))
+    write_text(path, json.dumps(list(merged.values()), indent=2))
 
 
 def paired_probe(
@@ -103,12 +106,6 @@ def paired_probe(
     (from A's config, so B's data root may differ). ``subset`` draws the same seeded
     ``subset`` training and ``subset // 6`` test images for both.
     """
-    from dataclasses import asdict
-
-    from repvae.evaluate.paired import paired_test
-    from repvae.evaluate.probes import PREDICTORS, route_options
-    from repvae.run import load
-
     runs = [r if isinstance(r, Run) else load(r) for r in (run_a, run_b)]
     # Every data field must match except the root: the same files may sit in another folder.
     a_data, b_data = (asdict(r.config.data) for r in runs)
@@ -150,3 +147,50 @@ def paired_probe(
         },
         **paired_test(predictions[0], predictions[1], labels[0]),
     }
+
+
+def _probes(ctx: Context) -> Result:
+    s = ctx.settings
+    model = ctx.run.model
+    usable = [
+        k for k in s.kinds if parse_kind(k)[0] == "map" or model.capabilities.continuous_posterior
+    ]
+    embeddings = embed(
+        ctx.run, usable, splits=("train", ctx.split), data=ctx.data, seed=s.seed, save=False
+    )
+    records = []
+    for full in embeddings.values():
+        emb = full.for_probing(ctx.split, s.probe_subset, s.seed)
+        protocol = "split" if emb.kind.startswith("samples") else s.protocol
+        records += probe_embeddings(
+            emb, probes=s.probes, protocol=protocol, folds=s.folds, seed=s.seed
+        )
+    result: Result = {"split": ctx.split, "results": records}
+    left_out = [k for k in s.kinds if k not in usable]
+    if left_out:
+        reason = model.capabilities.why_not("continuous_posterior")
+        result["skipped_kinds"] = {k: reason for k in left_out}
+    return result
+
+
+def probe_quantity(record: dict[str, Any]) -> str:
+    """How a probe record is named in comparisons (accuracy in %)."""
+    return f"{record['probe']} probe, {record['kind']} ({record['protocol']}) %"
+
+
+def _headline(result: Result) -> dict[str, float]:
+    return {probe_quantity(r): 100 * r["accuracy"] for r in result.get("results", [])}
+
+
+def _summary(result: Result) -> list[str]:
+    lines = [
+        f"  probe {r['probe']:<8} {r['kind']:<10} {r['protocol']:<5} "
+        f"{100 * r['accuracy']:6.2f}%  (n_train {r['n_train']}, n_test {r['n_test']})"
+        for r in result.get("results", [])
+    ]
+    for kind, reason in result.get("skipped_kinds", {}).items():
+        lines.append(f"  probe on {kind} skipped: {reason}")
+    return lines
+
+
+METRIC = Metric("probes", _probes, _headline, _summary)

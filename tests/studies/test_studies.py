@@ -16,8 +16,10 @@ import pytest
 import yaml
 
 from repvae.config import ConfigError
-from repvae.experiments import Study, builtin_study, load_study, run_study
 from repvae.report.study import report_study
+from repvae.studies import runner
+from repvae.studies.runner import run_study
+from repvae.studies.spec import Study, builtin_study, load_study
 
 TINY = {
     "name": "tiny",
@@ -46,8 +48,10 @@ def test_grid_expands_to_runs_with_presets():
         "digits-minfovae-latent_dim4-seed0",
     ]
     nested = specs[-1].config.model
-    assert nested.nesting == [2, 4] and nested.alpha == 1.0
-    assert specs[0].config.model.lam == 1.0 and specs[0].config.model.nesting is None
+    assert nested.options.nesting == [2, 4] and nested.options.alpha == 1.0
+    assert (
+        specs[0].config.model.options.lam == 1.0 and specs[0].config.model.options.nesting is None
+    )
 
 
 def test_list_valued_grid_axis_gives_readable_run_ids_and_labels():
@@ -55,7 +59,7 @@ def test_list_valued_grid_axis_gives_readable_run_ids_and_labels():
     (spec,) = Study.from_dict({**TINY, "grid": grid}).runs()
     assert spec.id == "digits-minfovae-latent_dim4-nesting_weights4_1-seed0"
     assert spec.method == "minfovae (nesting_weights=4,1)"
-    assert spec.config.model.nesting_weights == [4, 1]
+    assert spec.config.model.options.nesting_weights == [4, 1]
 
 
 def test_unknown_budget_and_key_are_named():
@@ -74,9 +78,7 @@ def test_interrupted_study_completes_only_missing_runs(tmp_path, monkeypatch):
     trained = []
     kill_at = {"call": 3}
 
-    import repvae.training
-
-    original = repvae.training.train
+    original = runner.train
 
     def counting_train(config, out, **kw):
         trained.append(out.name)
@@ -84,7 +86,7 @@ def test_interrupted_study_completes_only_missing_runs(tmp_path, monkeypatch):
             raise Killed
         return original(config, out, **kw)
 
-    monkeypatch.setattr(repvae.training, "train", counting_train)
+    monkeypatch.setattr(runner, "train", counting_train)
     with pytest.raises(Killed):
         run_study(study, tmp_path, budget="quick", log=lambda _: None)
     finished = sorted(p.parent.name for p in tmp_path.glob("runs/*/model.safetensors"))
@@ -119,13 +121,13 @@ def test_builtin_flexible_study_is_valid():
     specs = study.with_budget("quick").runs({"data.name": "digits"})
     assert len(specs) == 6 * 2 + 2 + 2 + 1
     shared, weighted = specs[-2:]
-    assert shared.config.model.nesting == [2, 8, 16, 32, 64, 128]
-    assert shared.config.model.shared_decoder and shared.method.endswith("(shared decoder)")
+    assert shared.config.model.options.nesting == [2, 8, 16, 32, 64, 128]
+    assert shared.config.model.options.shared_decoder and shared.method.endswith("(shared decoder)")
     assert shared.id == "digits-minfovae-latent_dim128-shared_decoderTrue-seed0"
-    assert weighted.config.model.nesting_weights == [4, 4, 1, 1, 1, 1]
+    assert weighted.config.model.options.nesting_weights == [4, 4, 1, 1, 1, 1]
     # every nested variant is costed against the separately trained InfoVAE runs
     assert shared.replaces == weighted.replaces == "InfoVAE"
-    assert {s.replaces for s in specs if s.config.model.nesting is None} == {""}
+    assert {s.replaces for s in specs if s.config.model.options.nesting is None} == {""}
     with pytest.raises(ConfigError, match="available"):
         builtin_study("nope")
 
@@ -228,7 +230,7 @@ def test_sigterm_to_a_parallel_study_stops_its_workers(tmp_path):
     spec["budgets"] = {"quick": {"train.epochs": 10_000}}
     script = (
         "import sys, yaml\n"
-        "from repvae.experiments import Study, run_study\n"
+        "from repvae.studies.runner import Study, run_study\n"
         "study = Study.from_dict(yaml.safe_load(sys.argv[1]))\n"
         "run_study(study, sys.argv[2], budget='quick', workers=2, log=lambda _: None)\n"
     )
@@ -326,7 +328,7 @@ def test_builtin_pixelvae_study_is_valid():
     specs = study.runs()
     assert len(specs) == 12 and specs[0].id == "mnist-pixelvae-h0-seed0"
     assert len(study.with_budget("standard").runs()) == 4
-    heads = {(s.config.model.decoder_head, s.config.model.horizon) for s in specs}
+    heads = {(s.config.model.head.kind, s.config.model.head.horizon) for s in specs}
     assert heads == {("local", 0), ("local", 1), ("local", 2), ("full", 0)}
     assert all(s.config.model.likelihood == "logistic_mixture" for s in specs)
     assert study.evaluate.metrics == ["information", "likelihood"]

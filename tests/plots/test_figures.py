@@ -9,7 +9,7 @@ from matplotlib.container import ErrorbarContainer
 from matplotlib.image import imread
 from threadpoolctl import threadpool_limits
 
-from repvae.report.figures import (
+from repvae.plots.figures import (
     accuracy_figure,
     accuracy_vs_latent,
     latent_scatter,

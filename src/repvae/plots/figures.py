@@ -21,6 +21,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullLocator
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType  # matplotlib >= 3.9; only read by type checkers
@@ -29,7 +31,7 @@ DPI = 150
 SCATTER_METHODS = ("auto", "direct", "pca", "tsne", "umap")
 
 # Readable at a glance: nothing below 9 pt.
-_STYLE: dict[RcKeyType, Any] = {
+STYLE: dict[RcKeyType, Any] = {
     "font.size": 10,
     "axes.titlesize": 11,
     "axes.labelsize": 10,
@@ -68,14 +70,14 @@ def method_colours(methods: Sequence[str]) -> dict[str, str]:
     return colours
 
 
-def _new_figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     """A Figure on its own Agg canvas: no pyplot, so no backend switch and nothing to close."""
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
+def save_figure(fig: Figure, path: str | Path) -> Path:
     """Write ``fig`` at 150 dpi (PNG unless the suffix names another format)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,8 +114,8 @@ def accuracy_figure(
         raise ValueError(f"accuracy_figure: {x!r} must be positive for a log2 axis, got {sizes[0]}")
     colours = method_colours([r[line] for r in [*rows, *published]])
 
-    with matplotlib.rc_context(_STYLE):
-        fig = _new_figure(3.8 * len(panels) + 2.2, 3.6)
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure(3.8 * len(panels) + 2.2, 3.6)
         axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
         for ax, key in zip(axes, panels, strict=True):
             for source, is_published in ((rows, False), (published, True)):
@@ -199,7 +201,7 @@ def accuracy_vs_latent(
     fig = accuracy_figure(
         rows, x=x, y=y, err=err, line=line, panel=panel, title=title, published=published
     )
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # --- 2-D views of representations -------------------------------------------------------------
@@ -247,15 +249,11 @@ def project_2d(
             raise ValueError(f"method='direct' needs 2-D codes, got {codes.shape[1]} columns")
         return Projection(codes, labels, "$z_1$", "$z_2$", ticks=True)
     if method == "pca":
-        from sklearn.decomposition import PCA
-
         pca = PCA(n_components=2, random_state=seed)
         xy = pca.fit_transform(codes)
         var = 100 * pca.explained_variance_ratio_
         return Projection(xy, labels, f"PC1 ({var[0]:.1f}% var)", f"PC2 ({var[1]:.1f}% var)", True)
     if method == "tsne":
-        from sklearn.manifold import TSNE
-
         # Perplexity must stay below the number of points; 30 is the usual default.
         tsne = TSNE(2, init="pca", perplexity=min(30.0, (len(codes) - 1) / 3), random_state=seed)
         return Projection(tsne.fit_transform(codes), labels, "t-SNE 1", "t-SNE 2", ticks=False)
@@ -300,8 +298,8 @@ def scatter_figure(
     ncols = min(len(panels), 4)
     nrows = math.ceil(len(panels) / ncols)
 
-    with matplotlib.rc_context(_STYLE):
-        fig = _new_figure(3.2 * ncols + 1.4, 3.0 * nrows + (0.3 if title else 0.0))
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure(3.2 * ncols + 1.4, 3.0 * nrows + (0.3 if title else 0.0))
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
         for ax, (name, codes, labels) in zip(axes, panels, strict=False):
             view = project_2d(codes, labels, method=method, max_points=max_points, seed=seed)
@@ -350,7 +348,7 @@ def latent_scatter(
         max_points=max_points,
         seed=seed,
     )
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def scatter_grid(
@@ -366,7 +364,7 @@ def scatter_grid(
     fig = scatter_figure(
         panels, method=method, class_names=class_names, max_points=max_points, seed=seed
     )
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # --- PCA eigenvalue spectrum (intrinsic dimension) --------------------------------------------
@@ -382,7 +380,7 @@ def eigenvalue_spectrum(
     """Sorted PCA eigenvalues of the MAP representations, one line per model, on a log axis
     (Zhang et al.'s Figure 5); ``threshold`` (relative to each model's largest eigenvalue) is
     drawn so the intrinsic-dimension count can be read off the plot."""
-    fig = _new_figure(6.0, 3.8)
+    fig = new_figure(6.0, 3.8)
     ax = fig.add_subplot()
     colours = method_colours(sorted(spectra))
     for name, values in spectra.items():
@@ -405,4 +403,4 @@ def eigenvalue_spectrum(
     ax.legend(fontsize=9)
     if title:
         ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)

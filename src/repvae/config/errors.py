@@ -1,0 +1,28 @@
+"""The library's error type for invalid configuration, and its dotted-name helpers."""
+
+from __future__ import annotations
+
+import math
+import typing
+
+
+class ConfigError(ValueError):
+    """An invalid configuration value; the message starts with the dotted field name."""
+
+
+def fail(name: str, message: str) -> typing.NoReturn:
+    raise ConfigError(f"{name}: {message}")
+
+
+def require(name: str, ok: bool, message: str) -> None:
+    if not ok:
+        fail(name, message)
+
+
+def choice(name: str, value: str, options: tuple[str, ...]) -> None:
+    require(name, value in options, f"must be one of {options}, got {value!r}")
+
+
+def finite(name: str, value: float) -> None:
+    """NaN and infinities pass every ``>`` check by accident (inf) or fail none (nan)."""
+    require(name, math.isfinite(value), f"must be a finite number, got {value!r}")
