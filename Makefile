@@ -33,4 +33,4 @@ test-slow: install-dev
 	$(PYTHON) -m pytest -m slow
 
 lint:
-	ruff check src tests benchmarks && ruff format --check src tests benchmarks && mypy
+	ruff check src tests benchmarks scripts && ruff format --check src tests benchmarks scripts && lint-imports --no-cache && mypy
