@@ -24,6 +24,8 @@ def test_defaults_are_valid():
         ({"model": {"head": {"kind": "causal"}}}, "model.head.kind"),
         ({"model": {"vae": {"alpha": "x"}}}, "model.vae.alpha"),
         ({"model": {"family": "m2", "vae": {"alpha": 1.0}}}, "model.vae"),
+        ({"model": {"family": "ae", "beta": 4.0}}, "model.beta"),
+        ({"model": {"family": "ppca"}}, "model.likelihood"),
         ({"train": {"lr": float("inf")}}, "train.lr"),
         ({"train": {"lr": float("nan")}}, "train.lr"),
         (
@@ -101,7 +103,7 @@ def test_option_names_come_from_the_registries():
     with pytest.raises(ConfigError) as err:
         from_dict({"model": {"likelihood": "poisson"}})
     assert all(name in str(err.value) for name in LIKELIHOODS.names())
-    assert {"vae", "m2"} <= set(FAMILIES.names())
+    assert {"vae", "m2", "ae", "ppca"} <= set(FAMILIES.names())
     assert {"mlp", "conv", "conv4"} <= set(ARCHITECTURES.names())
     assert set(HEADS.names()) == {"local", "full"}
     assert all(PRESETS.get(p).family in FAMILIES for p in PRESETS.names())

@@ -11,6 +11,7 @@ import repvae.models.discretized
 import repvae.models.likelihoods
 import repvae.models.networks
 import repvae.models.pixelcnn
+import repvae.models.ppca
 import repvae.models.semisupervised
 import repvae.models.vae
 from repvae.models.contract import (
