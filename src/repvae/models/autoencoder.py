@@ -88,12 +88,6 @@ class Autoencoder(Model):
         self._prefix(prefix)
         return self.likelihood.mean(self.decoder(z))
 
-    @torch.no_grad()
-    def reconstruct(
-        self, x: torch.Tensor, prefix: int | None = None, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        return self.generate(self.encode(x).mean, prefix)
-
 
 def _ae(latent_dim: int) -> dict[str, Any]:
     return {"model.family": "ae"}

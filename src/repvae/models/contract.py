@@ -122,11 +122,12 @@ class Model(nn.Module, ABC):
         """The loss the best epoch is chosen by (the training loss unless a family says)."""
         return self.loss(x, labels=labels)
 
-    @abstractmethod
+    @torch.no_grad()
     def reconstruct(
         self, x: torch.Tensor, prefix: int | None = None, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """Reconstruction in [0, 1] from the posterior mean."""
+        """Reconstruction in [0, 1]: the posterior mean decoded (see ``generate``)."""
+        return self.generate(self.encode(x).mean, prefix, generator)
 
     def generate(
         self,

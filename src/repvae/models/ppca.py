@@ -159,12 +159,6 @@ class PPCA(Model):
         self._prefix(prefix)
         return self._mean_image(z).clamp(0.0, 1.0)
 
-    @torch.no_grad()
-    def reconstruct(
-        self, x: torch.Tensor, prefix: int | None = None, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        return self.generate(self.encode(x).mean, prefix)
-
 
 def _ppca(latent_dim: int) -> dict[str, Any]:
     return {"model.family": "ppca", "model.likelihood": "gaussian"}

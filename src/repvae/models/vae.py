@@ -256,13 +256,6 @@ class VAE(Model):
             self._head(index), self.likelihood, features, self.shape[0], generator
         )
 
-    @torch.no_grad()
-    def reconstruct(
-        self, x: torch.Tensor, prefix: int | None = None, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """Reconstruction in [0, 1] from the posterior mean (see ``generate``)."""
-        return self.generate(self.encode(x).mean, prefix, generator)
-
 
 DEFAULT_NESTING = (2, 8, 16, 32, 64, 128)
 INFOVAE_LAMBDA = 100.0
