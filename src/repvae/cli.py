@@ -35,7 +35,7 @@ from repvae.report.compare import compare_runs
 from repvae.report.study import report_study
 from repvae.report.tables import accuracy_rows, markdown_table
 from repvae.represent import Embeddings, embed, kind_tag
-from repvae.run import TrainingDiverged, load
+from repvae.run import RunBusy, TrainingDiverged, load
 from repvae.studies.spec import builtin_study, load_study
 
 # CLI flag -> config field; every flag is optional and overrides the config file.
@@ -97,13 +97,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from repvae.training import train  # imports Lightning (see the module docstring)
 
     if args.resume:
+        if args.out is not None or args.overwrite:
+            raise ConfigError("--resume RUN continues RUN: it takes no --out or --overwrite")
         base = load_config(args.resume / "config.yaml")
         cfg = build_config(args, base)
         run = train(cfg, args.resume, resume=True)
     else:
         if args.out is None:
             raise ConfigError("--out: required (the run folder to create), or use --resume RUN")
-        run = train(build_config(args), args.out)
+        run = train(build_config(args), args.out, overwrite=args.overwrite)
     if not run.summary:  # a non-zero DDP rank: rank 0 reports
         return 0
     load(run.dir)  # fail now, not later, if the saved run cannot be rebuilt
@@ -249,6 +251,12 @@ def parser() -> argparse.ArgumentParser:
     _add_train_args(t)
     t.add_argument("--out", type=Path, help="run folder to create")
     t.add_argument("--resume", type=Path, metavar="RUN", help="continue an interrupted run")
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run the --out folder holds (weights, checkpoints, logs, embeddings, "
+        "evaluation); without it such a folder is refused",
+    )
     t.set_defaults(func=cmd_train)
 
     kinds_help = "representation kinds: map, sample, samples:K, dist"
@@ -399,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         FileExistsError,
         ValueError,
         TrainingDiverged,
+        RunBusy,
     ) as err:
         print(f"repvae: error: {err}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ Files: ``RUN/embeddings/<kind>[-d<m>].npz`` (plain npz, no pickle) with arrays `
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from repvae.models.distributions import cat_posteriors, map_posterior
 from repvae.run import Run
 
 SPLITS = ("train", "val", "test")
+NPZ_MAGIC = b"PK\x03\x04"  # an .npz file is a zip archive
 
 
 def parse_kind(kind: str) -> tuple[str, int]:
@@ -88,6 +90,21 @@ class Embeddings:
 
     @classmethod
     def load(cls, path: str | Path) -> Embeddings:
+        path = Path(path)
+        with open(path, "rb") as f:
+            if f.read(4) != NPZ_MAGIC:  # np.load would blame pickled data for any other file
+                raise ValueError(
+                    f"{path}: not an embeddings file (a .npz archive written by repvae embed)"
+                )
+        try:
+            return cls._read(path)
+        except (zipfile.BadZipFile, EOFError, KeyError, OSError, ValueError) as err:
+            raise ValueError(
+                f"{path}: damaged embeddings file ({err}); write it again with repvae embed"
+            ) from None
+
+    @classmethod
+    def _read(cls, path: Path) -> Embeddings:
         with np.load(path, allow_pickle=False) as f:
             meta = json.loads(str(f["meta"]))
             splits = [s for s in SPLITS if s in f.files]

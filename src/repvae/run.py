@@ -1,19 +1,26 @@
-"""A trained run on disk: config + safetensors weights, loaded without pickle."""
+"""A run on disk: config + safetensors weights, loaded without pickle; and what keeps a run
+folder from being damaged by the commands that write it (a lock, refusals, clear errors)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import platform
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 import torch
 import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from repvae.config import Config, ConfigError, from_dict
+from repvae.config import Config, ConfigError, differences, from_dict
 from repvae.files import atomic_path
 from repvae.models import Model, build_model
 
@@ -119,3 +126,134 @@ def load(run_dir: str | Path, device: str | torch.device | None = None) -> Run:
     summary_path = run_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     return Run(run_dir, config, model.to(device).eval(), summary)
+
+
+# What a run writes; a folder holding any of it holds (part of) a run.
+RUN_STATE = ("config.yaml", "model.safetensors", "summary.json", "checkpoints", "logs")
+# What a run's later commands add, removed with it by --overwrite.
+RUN_OUTPUTS = ("embeddings", "evaluation", "probes.json")
+# Settings a resumed run may change: how long and how it trains, not what it trains.
+RESUMABLE = (
+    "train.epochs",
+    "train.patience",
+    "train.lr",
+    "train.max_steps",
+    "train.progress",
+    "train.device",
+    "train.devices",
+    "train.num_nodes",
+    "train.strategy",
+    "train.precision",
+    "train.logger",
+    "data.root",
+)
+LOCK = ".lock"
+
+
+class RunBusy(RuntimeError):
+    """Another process is training into the same run folder."""
+
+
+def primary_process() -> bool:
+    """False in the extra processes of a multi-process (DDP) launch, which share the folder
+    the first process checks, locks and writes."""
+    return all(os.environ.get(k, "0") == "0" for k in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``RUN/.lock`` while training: a second ``train`` into the same folder is refused.
+
+    An OS lock (``flock``), so a killed process leaves no stale lock behind. The folder is
+    created here; one that holds nothing when the block fails (say, its data did not load) is
+    removed again, so a failed start leaves no empty folder.
+    """
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / LOCK
+    handle = open(path, "a+")  # noqa: SIM115  (held open for the block)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunBusy(
+                f"{run_dir}: another repvae process is training into this folder; wait for it "
+                "to finish (or stop it) before starting another"
+            ) from None
+        yield
+    except BaseException:
+        if created and [p.name for p in run_dir.iterdir()] == [LOCK]:
+            path.unlink()
+            run_dir.rmdir()
+        raise
+    finally:
+        handle.close()
+
+
+def state_in(run_dir: Path) -> list[str]:
+    """The run files ``run_dir`` holds."""
+    return [name for name in RUN_STATE if (run_dir / name).exists()]
+
+
+def check_fresh(run_dir: Path, overwrite: bool) -> None:
+    """Refuse to start a run in a folder that holds one, unless told to ``overwrite`` it."""
+    found = state_in(run_dir)
+    if not found or overwrite:
+        return
+    if "model.safetensors" in found:
+        raise FileExistsError(
+            f"{run_dir} already holds a trained model; choose another --out, continue it with "
+            f"--resume {run_dir}, or replace it with --overwrite"
+        )
+    raise FileExistsError(
+        f"{run_dir} holds an unfinished run ({', '.join(found)}); continue it with "
+        f"--resume {run_dir}, or replace it with --overwrite"
+    )
+
+
+def clear_run(run_dir: Path) -> None:
+    """Remove a run's files (``--overwrite``); files of the user's own are left alone."""
+    for name in (*RUN_STATE, *RUN_OUTPUTS):
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A Lightning checkpoint's contents (tensors memory-mapped), read as weights only."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ... here
+        raise DamagedRun(
+            f"{path}: damaged checkpoint ({type(err).__name__}: {str(err).splitlines()[0]}); "
+            f"to resume from the best epoch instead, copy {path.parent / 'best.ckpt'} over it; "
+            "or start again with --overwrite"
+        ) from None
+
+
+def check_resume(config: Config, run_dir: Path) -> dict[str, Any]:
+    """Refuse a resume that would change what the checkpoint was trained as, before anything
+    in the folder changes; returns the last checkpoint's contents."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if not last.exists():
+        raise FileNotFoundError(f"{last}: nothing to resume (no checkpoint in {run_dir})")
+    saved, _, _ = read_run_config(run_dir)
+    changed = [
+        name for name in differences(saved.to_dict(), config.to_dict()) if name not in RESUMABLE
+    ]
+    if changed:
+        was = {name: _value(saved.to_dict(), name) for name in changed}
+        raise ConfigError(
+            f"--resume {run_dir}: {', '.join(changed)} cannot change when a run resumes (it was "
+            f"trained with {', '.join(f'{k}={v!r}' for k, v in was.items())}); a resume may "
+            f"change only {', '.join(RESUMABLE)}. Train a new run with --out instead"
+        )
+    return read_checkpoint(last)
+
+
+def _value(raw: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        raw = raw.get(part) if isinstance(raw, dict) else None  # type: ignore[assignment]
+    return raw

@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import importlib.util
 import json
 import logging
 import math
@@ -28,18 +30,33 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
-from repvae.config import Config, TrainConfig
+from repvae.config import Config, ConfigError, TrainConfig
 from repvae.data import ImageData
 from repvae.data.batches import SemiSupervisedBatches, TensorBatches
 from repvae.data.splits import balanced_subset
 from repvae.files import atomic_path, write_text
 from repvae.models import Model, build_model
-from repvae.run import Run, TrainingDiverged, environment, save_weights
+from repvae.run import (
+    Run,
+    TrainingDiverged,
+    check_fresh,
+    check_resume,
+    clear_run,
+    environment,
+    primary_process,
+    read_checkpoint,
+    run_lock,
+    save_weights,
+)
 
 log = logging.getLogger(__name__)
 
 # checkpoint entry holding the run's training time so far (see LitVAE.on_save_checkpoint)
 TRAIN_SECONDS_KEY = "repvae_train_seconds"
+# A batch loss this many times its scale above the best one is a blow-up, not noise: Adam at
+# lr 1e6 takes an MNIST VAE from ~500 nats to ~1e9 in a few steps, while a healthy run's batch
+# losses stay within a few times their running best.
+EXPLOSION = 1e3
 
 
 def make_adam(params, lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
@@ -72,6 +89,7 @@ class LitVAE(L.LightningModule):
         self.train_batches = train_batches
         # training time of earlier legs, from the resumed checkpoint (None: not recorded there)
         self.seconds_before: float | None = None
+        self._best_loss: float | None = None
         self._fit_started = time.perf_counter()
 
     def on_fit_start(self) -> None:
@@ -108,10 +126,7 @@ class LitVAE(L.LightningModule):
     def training_step(self, batch, batch_idx):
         x, y = batch
         out = self.model.loss(self._to_memory_format(x), self._beta_scale(), labels=y)
-        if not torch.isfinite(out.loss):
-            raise TrainingDiverged(
-                f"non-finite loss ({out.loss.item()}) at step {self.global_step}"
-            )
+        self._check_diverged(out.loss.detach())
         self.log("loss", out.loss, prog_bar=True, batch_size=len(x))
         self.log_dict({f"train/{k}": v for k, v in out.terms.items()}, batch_size=len(x))
         # The progress bar shows the terms of the full-size prefix (all terms go to the logger).
@@ -123,6 +138,30 @@ class LitVAE(L.LightningModule):
         }
         self.log_dict(bar, prog_bar=True, logger=False, batch_size=len(x))
         return out.loss
+
+    def _check_diverged(self, loss: torch.Tensor) -> None:
+        """Stop before a diverged step reaches the weights: a non-finite loss, or one that
+        jumped ``EXPLOSION`` times its scale above the best batch loss seen since the start."""
+        value = loss.item()
+        where = f"at step {self.global_step} (epoch {self.current_epoch + 1})"
+        if not math.isfinite(value):
+            raise TrainingDiverged(f"non-finite loss ({value}) {where}")
+        best = self._best_loss
+        if best is not None and value - best > EXPLOSION * max(abs(best), 1.0):
+            raise TrainingDiverged(
+                f"the loss exploded to {value:.4g} {where}, from {best:.4g} at best"
+            )
+        self._best_loss = value if best is None else min(best, value)
+
+    def on_validation_epoch_end(self) -> None:
+        # before the epoch's checkpoints are written: a diverged epoch must not become last.ckpt
+        loss = self.trainer.callback_metrics.get("val/loss")
+        finite = all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+        if not finite or (loss is not None and not torch.isfinite(loss)):
+            raise TrainingDiverged(
+                f"non-finite {'weights' if not finite else 'validation loss'} after epoch "
+                f"{self.current_epoch + 1}"
+            )
 
     def validation_step(self, batch, batch_idx):
         x, y = batch
@@ -249,15 +288,25 @@ class _ResumedCSVLogger(CSVLogger):
         return self._experiment
 
 
-def _logger(kind: str, run_dir: Path, resume_from: Path | None = None):
+def _logger(kind: str, run_dir: Path, done_steps: int | None = None):
+    """The configured logger; ``done_steps``: the resumed checkpoint's step."""
     if kind == "csv":
-        if resume_from is not None:
-            steps = torch.load(resume_from, map_location="cpu", weights_only=True, mmap=True)
-            return _ResumedCSVLogger(run_dir, int(steps["global_step"]))
+        if done_steps is not None:
+            return _ResumedCSVLogger(run_dir, done_steps)
         return CSVLogger(run_dir, name="", version="logs")
     if kind == "tensorboard":
         return TensorBoardLogger(run_dir, name="", version="logs")
     return False
+
+
+def _check_logger(kind: str) -> None:
+    if kind == "tensorboard" and not any(
+        importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")
+    ):
+        raise ConfigError(
+            "train.logger: tensorboard needs the tensorboard package: "
+            "pip install 'repvae[tensorboard]' (or use train.logger=csv)"
+        )
 
 
 def quiet_lightning(verbose: bool = False) -> None:
@@ -268,31 +317,54 @@ def quiet_lightning(verbose: bool = False) -> None:
 
 
 def train(
-    config: Config, out: str | Path, *, resume: bool = False, data: ImageData | None = None
+    config: Config,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    data: ImageData | None = None,
 ) -> Run:
-    """Train the configured model into run folder ``out`` (continuing it when ``resume``)."""
+    """Train the configured model into run folder ``out``: a new run, or continue it
+    (``resume``), or replace the run it holds (``overwrite``).
+
+    Nothing in the folder changes before the checks pass: a folder holding a run is refused
+    unless ``resume`` or ``overwrite``; a resume may change only ``RESUMABLE`` settings; a
+    damaged checkpoint is named; a second process training into the folder is refused.
+    """
     config.validate()
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite: choose one")
+    _check_logger(config.train.logger)
     quiet_lightning(log.isEnabledFor(logging.INFO))
     run_dir = Path(out)
-    checkpoints = run_dir / "checkpoints"
-    last_ckpt = checkpoints / "last.ckpt"
-    if resume and not last_ckpt.exists():
-        raise FileNotFoundError(f"{last_ckpt}: nothing to resume (no checkpoint in {run_dir})")
-    if not resume and (run_dir / "model.safetensors").exists():
-        raise FileExistsError(
-            f"{run_dir} already holds a trained model; choose another --out or --resume it"
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
+    primary = primary_process()
+    with run_lock(run_dir) if primary else contextlib.nullcontext():
+        checkpoint = None
+        if primary and resume:
+            checkpoint = check_resume(config, run_dir)
+        elif primary:
+            check_fresh(run_dir, overwrite)
+        if data is None:
+            data = config.data.load()
+        if primary:
+            if overwrite:
+                clear_run(run_dir)
+            config.save(
+                run_dir / "config.yaml",
+                repvae=environment(),
+                dataset={"shape": list(data.shape), "num_classes": data.num_classes},
+            )
+        done_steps = None if checkpoint is None else int(checkpoint["global_step"])
+        return _train(config, run_dir, data, resume, done_steps)
+
+
+def _train(
+    config: Config, run_dir: Path, data: ImageData, resume: bool, done_steps: int | None
+) -> Run:
     t = config.train
     L.seed_everything(t.seed, workers=True, verbose=False)
-    if data is None:
-        data = config.data.load()
-    config.save(
-        run_dir / "config.yaml",
-        repvae=environment(),
-        dataset={"shape": list(data.shape), "num_classes": data.num_classes},
-    )
-
+    checkpoints = run_dir / "checkpoints"
+    last_ckpt = checkpoints / "last.ckpt"
     train_split = data.train
     images, labels = train_split.images, train_split.labels
     if t.train_subset is not None and t.train_subset < len(images):
@@ -315,7 +387,9 @@ def train(
             images, labels, torch.from_numpy(labelled), t.batch_size, seed=t.seed
         )
     else:
-        train_batches = TensorBatches(images, labels, t.batch_size, shuffle=True, seed=t.seed)
+        train_batches = TensorBatches(
+            images, labels, t.batch_size, shuffle=True, seed=t.seed, min_last=2
+        )
     val_batches = TensorBatches(data.val.images, data.val.labels, max(t.batch_size, 512))
     module = LitVAE(model, t, train_batches)
     best = _RunCheckpoint(
@@ -341,7 +415,7 @@ def train(
         max_epochs=t.epochs,
         max_steps=t.max_steps,
         callbacks=callbacks,
-        logger=_logger(t.logger, run_dir, last_ckpt if resume else None),
+        logger=_logger(t.logger, run_dir, done_steps if resume else None),
         enable_progress_bar=t.progress,
         enable_model_summary=False,
         log_every_n_steps=min(50, max(1, len(train_batches))),
@@ -353,17 +427,14 @@ def train(
         # in-memory TensorBatches; everything else it warns about is kept.
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        # a resumed run writes into its own checkpoint folder: that is the point
+        warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not")
         try:
             trainer.fit(
                 module, train_batches, val_batches, ckpt_path=str(last_ckpt) if resume else None
             )
         except TrainingDiverged as err:
-            # Weights are still finite (the step raised before backward): save them to resume from.
-            trainer.save_checkpoint(last_ckpt)
-            raise TrainingDiverged(
-                f"{err}. Training stopped; checkpoint saved to {last_ckpt}. Resume with "
-                f"`repvae train --resume {run_dir}` (e.g. with --lr lowered)."
-            ) from err
+            raise TrainingDiverged(f"{err}. {_after_divergence(run_dir, last_ckpt)}") from err
     if trainer.interrupted:
         trainer.save_checkpoint(last_ckpt)
         raise KeyboardInterrupt(
@@ -424,6 +495,22 @@ def _fit_closed_form(
     }
     write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     return Run(run_dir, config, model, summary)
+
+
+def _after_divergence(run_dir: Path, last_ckpt: Path) -> str:
+    """What a diverged run leaves to resume from: the diverged weights are never saved, so the
+    last checkpoint is the last epoch that ended with finite weights and validation loss."""
+    if not last_ckpt.exists():
+        return (
+            "No epoch finished before it, so there is no checkpoint to resume: start again "
+            f"with a lower --lr (repvae train ... --out {run_dir} --overwrite)"
+        )
+    saved = read_checkpoint(last_ckpt)
+    return (
+        f"The last good checkpoint, {last_ckpt}, holds the weights after epoch "
+        f"{int(saved['epoch']) + 1} (step {int(saved['global_step'])}); resume from it with a "
+        f"lower learning rate: repvae train --resume {run_dir} --lr LR"
+    )
 
 
 def _read_summary(run_dir: Path) -> dict:

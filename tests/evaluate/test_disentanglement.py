@@ -14,6 +14,8 @@ import pytest
 from repvae.evaluate.disentanglement import (
     beta_vae_score,
     dci,
+    dci_completeness,
+    dci_disentanglement,
     disentanglement_report,
     factor_vae_score,
     mig,
@@ -275,3 +277,28 @@ def test_dci_leaves_no_worker_processes_behind():
     before = _child_processes()
     dci(codes[:300], factors[:300], codes[300:], factors[300:], n_estimators=5)
     assert _child_processes() - before == set()
+
+
+# disentanglement_lib's own known answers for the two scores of an importance matrix
+# (evaluation/metrics/dci_test.py: DisentanglementTest and CompletenessTest)
+_DIAGONAL = np.diag(5.0 * np.ones(5))
+_ONE_MINUS_LOG2 = 1.0 - np.log(2) / np.log(10)
+
+
+@pytest.mark.parametrize(
+    ("importance", "disentanglement", "completeness"),
+    [
+        (_DIAGONAL, 1.0, 1.0),
+        (np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]), 1.0, 1.0),  # an empty code
+        (np.zeros((10, 10)), 0.0, 0.0),
+        (np.vstack([_DIAGONAL, _DIAGONAL]), 1.0, _ONE_MINUS_LOG2),  # redundant codes
+        (_DIAGONAL[:2, :], 1.0, 1.0),  # missed factors: weighted by factor importance
+        (np.hstack([_DIAGONAL, _DIAGONAL]), _ONE_MINUS_LOG2, 1.0),  # one code, two factors
+    ],
+    ids=["diagonal", "empty_codes", "zero", "redundant_codes", "missed_factors", "two_factors"],
+)
+def test_dci_scores_match_disentanglement_libs_known_answers(
+    importance, disentanglement, completeness
+):
+    assert dci_disentanglement(importance) == pytest.approx(disentanglement, abs=1e-7)
+    assert dci_completeness(importance) == pytest.approx(completeness, abs=1e-7)

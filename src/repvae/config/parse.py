@@ -267,3 +267,16 @@ def load_config(path: str | Path) -> Config:
         return from_dict(raw or {})
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
+
+
+def differences(ours: dict[str, Any], theirs: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of the fields whose values differ between two ``Config.to_dict()``s."""
+    changed = []
+    for key in sorted(set(ours) | set(theirs)):
+        name = f"{prefix}{key}"
+        a, b = ours.get(key), theirs.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += differences(a, b, f"{name}.")
+        elif a != b:
+            changed.append(name)
+    return changed

@@ -26,14 +26,13 @@ class TensorBatches:
         shuffle: bool = False,
         seed: int = 0,
         drop_last: bool = False,
+        min_last: int = 1,
     ) -> None:
+        """``drop_last`` drops an incomplete last batch; ``min_last`` drops a last batch smaller
+        than that (training passes 2: BatchNorm cannot normalise a batch of one image)."""
         self.images, self.labels = images, labels
-        self.batch_size, self.shuffle, self.seed, self.drop_last = (
-            batch_size,
-            shuffle,
-            seed,
-            drop_last,
-        )
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.min_last = batch_size if drop_last else min_last
         self.epoch = 0
         self.rank, self.world_size = 0, 1
 
@@ -42,8 +41,8 @@ class TensorBatches:
         return n // self.world_size if self.world_size > 1 else n
 
     def __len__(self) -> int:
-        n = self._num_items()
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        full, rest = divmod(self._num_items(), self.batch_size)
+        return full + int(rest > 0 and rest >= self.min_last)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.images)

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 import yaml
 
-from repvae.config import ConfigError
+from repvae.config import ConfigError, differences
 from repvae.evaluate.metric import Settings
 from repvae.evaluate.probing import probe_embeddings, record_results
 from repvae.evaluate.suite import evaluate
@@ -53,7 +53,12 @@ def execute_run(spec: RunSpec, study_dir: Path, evaluation: Evaluation, data_cac
         # read through the config parser: a run made by an earlier version (older format, or
         # before a field was added, which then had its default) compares as it would load
         theirs, _, _ = read_run_config(run_dir)
-        changed = _differences(spec.config.to_dict(), theirs.to_dict())
+        # where the data lives and whether a bar is drawn do not change results
+        changed = [
+            name
+            for name in differences(spec.config.to_dict(), theirs.to_dict())
+            if name not in ("data.root", "train.progress")
+        ]
         if changed:
             raise ConfigError(
                 f"{run_dir} was made with a different configuration ({', '.join(changed)}); "
@@ -61,7 +66,8 @@ def execute_run(spec: RunSpec, study_dir: Path, evaluation: Evaluation, data_cac
             )
     if not (run_dir / "model.safetensors").exists():
         resume = (run_dir / "checkpoints" / "last.ckpt").exists()
-        train(spec.config, run_dir, resume=resume, data=data)
+        # a run stopped before its first checkpoint has nothing to resume: it starts again
+        train(spec.config, run_dir, resume=resume, overwrite=not resume, data=data)
     run = load(run_dir)
     done_path = run_dir / "probes.json"
     done = (
@@ -81,20 +87,6 @@ def execute_run(spec: RunSpec, study_dir: Path, evaluation: Evaluation, data_cac
     if missing:
         settings = Settings(**{"seed": spec.config.train.seed, **evaluation.settings})
         evaluate(run, only=missing, settings=settings, data=data)
-
-
-def _differences(ours: dict[str, Any], theirs: dict[str, Any], prefix: str = "") -> list[str]:
-    """Dotted names of the fields that differ, except where the data lives and whether a
-    progress bar is drawn (neither changes results)."""
-    changed = []
-    for key in sorted(set(ours) | set(theirs)):
-        name = f"{prefix}{key}"
-        a, b = ours.get(key), theirs.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            changed += _differences(a, b, f"{name}.")
-        elif a != b and name not in ("data.root", "train.progress"):
-            changed.append(name)
-    return changed
 
 
 def _probe_run(run, todo: list[tuple[str, int | None]], data, evaluation: Evaluation, seed: int):
