@@ -149,7 +149,10 @@ def test_nan_loss_stops_with_step_and_checkpoint_then_resume(tmp_path, monkeypat
     monkeypatch.setattr(VAE, "loss", poisoned)
     cfg = repvae.Config()
     cfg.train.epochs, cfg.train.progress = 3, False
-    diverged = r"at step 14 \(epoch 2\)\. The last good checkpoint, .*last\.ckpt, holds the weights after epoch 1"
+    diverged = (
+        r"at step 14 \(epoch 2\)\. The last good checkpoint, .*last\.ckpt, "
+        r"holds the weights after epoch 1"
+    )
     with pytest.raises(TrainingDiverged, match=diverged):
         repvae.train(cfg, tmp_path / "run")
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()

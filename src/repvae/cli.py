@@ -408,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         ValueError,
         TrainingDiverged,
         RunBusy,
+        OSError,  # a full disk, a read-only folder: the message names the file
     ) as err:
         print(f"repvae: error: {err}", file=sys.stderr)
         return 2

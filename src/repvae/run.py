@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import platform
@@ -17,10 +18,11 @@ from typing import Any
 
 import torch
 import yaml
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from repvae.config import Config, ConfigError, differences, from_dict
+from repvae.config.errors import yaml_problem
 from repvae.files import atomic_path
 from repvae.models import Model, build_model
 
@@ -62,10 +64,36 @@ def environment() -> dict[str, str]:
     }
 
 
+# Where a file's own record of its tensors' SHA-256 lives: safetensors metadata, a checkpoint key.
+DIGEST_KEY = "repvae_sha256"
+
+
+def tensor_digest(tree: Any) -> str:
+    """SHA-256 over every tensor in a nested dict/list (names, dtypes, shapes and bytes), so a
+    file's contents can be checked after reading: neither safetensors nor torch.load notices a
+    flipped bit in tensor data."""
+    digest = hashlib.sha256()
+
+    def walk(node: Any, name: str) -> None:
+        if isinstance(node, torch.Tensor):
+            data = node.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
+            digest.update(f"{name}|{node.dtype}|{tuple(node.shape)}|".encode())
+            digest.update(data.numpy().tobytes())
+        elif isinstance(node, dict):
+            for key in sorted(node, key=str):
+                walk(node[key], f"{name}/{key}")
+        elif isinstance(node, list | tuple):
+            for i, item in enumerate(node):
+                walk(item, f"{name}/{i}")
+
+    walk(tree, "")
+    return digest.hexdigest()
+
+
 def save_weights(model: Model, path: Path) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as temporary:
-        save_file(state, str(temporary))
+        save_file(state, str(temporary), metadata={DIGEST_KEY: tensor_digest(state)})
 
 
 def read_run_config(run_dir: Path) -> tuple[Config, tuple[int, int, int], int]:
@@ -75,8 +103,12 @@ def read_run_config(run_dir: Path) -> tuple[Config, tuple[int, int, int], int]:
         raise FileNotFoundError(f"{path}: missing; is {run_dir} a repvae run folder?")
     try:
         raw = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise DamagedRun(f"{path}: not valid YAML ({err}); restore it or retrain the run") from None
+    except UnicodeDecodeError:
+        raise DamagedRun(f"{path}: not a text file; restore it or retrain the run") from None
+    except yaml.YAMLError as err:
+        raise DamagedRun(
+            f"{path}: not valid YAML ({yaml_problem(err)}); restore it or retrain the run"
+        ) from None
     try:
         config = from_dict(raw)
         dataset = raw["dataset"]
@@ -96,13 +128,18 @@ def read_run_config(run_dir: Path) -> tuple[Config, tuple[int, int, int], int]:
 
 def load_weights(model: Model, path: Path, config_path: Path) -> None:
     """``model``'s weights from a safetensors file, or an error naming what is wrong."""
+    advice = (
+        "retrain the run, or resume it (`repvae train --resume RUN`) if its checkpoints survive"
+    )
     try:
         state = load_file(str(path))
+        with safe_open(str(path), "pt") as f:
+            recorded = (f.metadata() or {}).get(DIGEST_KEY)
     except (SafetensorError, OSError) as err:
-        raise DamagedRun(
-            f"{path}: damaged or not a safetensors file ({err}); retrain the run, or resume it "
-            "(`repvae train --resume RUN`) if its checkpoints survive"
-        ) from None
+        raise DamagedRun(f"{path}: damaged or not a safetensors file ({err}); {advice}") from None
+    # files written before the digest was recorded cannot be checked; they load as they are
+    if recorded is not None and recorded != tensor_digest(state):
+        raise DamagedRun(f"{path}: damaged (its tensors changed since it was written); {advice}")
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
@@ -148,6 +185,9 @@ RESUMABLE = (
     "data.root",
 )
 LOCK = ".lock"
+# checkpoint entry holding the random generators' states, so a resumed run continues the
+# uninterrupted run's random stream (posterior draws, MMD prior draws)
+RNG_KEY = "repvae_rng"
 
 
 class RunBusy(RuntimeError):
@@ -223,14 +263,28 @@ def clear_run(run_dir: Path) -> None:
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """A Lightning checkpoint's contents (tensors memory-mapped), read as weights only."""
+    advice = (
+        f"to resume from the best epoch instead, copy {path.parent / 'best.ckpt'} over it; "
+        "or start again with --overwrite"
+    )
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ... here
+        reason = f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"
+        raise DamagedRun(f"{path}: damaged checkpoint ({reason}); {advice}") from None
+    recorded = checkpoint.get(DIGEST_KEY) if isinstance(checkpoint, dict) else None
+    if recorded is not None and recorded != checkpoint_digest(checkpoint):
         raise DamagedRun(
-            f"{path}: damaged checkpoint ({type(err).__name__}: {str(err).splitlines()[0]}); "
-            f"to resume from the best epoch instead, copy {path.parent / 'best.ckpt'} over it; "
-            "or start again with --overwrite"
-        ) from None
+            f"{path}: damaged checkpoint (its tensors changed since it was written); {advice}"
+        )
+    return checkpoint
+
+
+def checkpoint_digest(checkpoint: dict[str, Any]) -> str:
+    """The digest a checkpoint records of its weights and optimiser state."""
+    return tensor_digest(
+        {k: checkpoint.get(k) for k in ("state_dict", "optimizer_states", RNG_KEY)}
+    )
 
 
 def check_resume(config: Config, run_dir: Path) -> dict[str, Any]:

@@ -37,10 +37,13 @@ from repvae.data.splits import balanced_subset
 from repvae.files import atomic_path, write_text
 from repvae.models import Model, build_model
 from repvae.run import (
+    DIGEST_KEY,
+    RNG_KEY,
     Run,
     TrainingDiverged,
     check_fresh,
     check_resume,
+    checkpoint_digest,
     clear_run,
     environment,
     primary_process,
@@ -103,10 +106,23 @@ class LitVAE(L.LightningModule):
     # out of time) still counts the epochs it checkpointed once resumed.
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[TRAIN_SECONDS_KEY] = self.train_seconds()
+        checkpoint[RNG_KEY] = {
+            "cpu": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+        # last: the digest covers the weights, the optimiser state and the generators
+        checkpoint[DIGEST_KEY] = checkpoint_digest(checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if TRAIN_SECONDS_KEY in checkpoint:
             self.seconds_before = float(checkpoint[TRAIN_SECONDS_KEY])
+        # Lightning runs its sanity check with the generators isolated, so the state restored
+        # here is the one the next epoch starts from, as in a run never interrupted
+        rng = checkpoint.get(RNG_KEY)
+        if rng is not None:
+            torch.set_rng_state(rng["cpu"])
+            if rng["cuda"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(rng["cuda"])
 
     def setup(self, stage: str) -> None:
         self.train_batches.rank = self.global_rank

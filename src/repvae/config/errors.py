@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import typing
 
+import yaml
+
 
 class ConfigError(ValueError):
     """An invalid configuration value; the message starts with the dotted field name."""
@@ -26,3 +28,11 @@ def choice(name: str, value: str, options: tuple[str, ...]) -> None:
 def finite(name: str, value: float) -> None:
     """NaN and infinities pass every ``>`` check by accident (inf) or fail none (nan)."""
     require(name, math.isfinite(value), f"must be a finite number, got {value!r}")
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML parse error in one line: what and where (PyYAML's own text spans several)."""
+    if isinstance(err, yaml.MarkedYAMLError) and err.problem_mark is not None:
+        mark = err.problem_mark
+        return f"{err.problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(err).split())

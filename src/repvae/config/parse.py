@@ -18,7 +18,7 @@ from typing import Any, cast
 
 import yaml
 
-from repvae.config.errors import ConfigError, fail
+from repvae.config.errors import ConfigError, fail, yaml_problem
 from repvae.config.schema import (
     FAMILIES,
     DataConfig,
@@ -49,12 +49,13 @@ class Config:
         write_text(path, yaml.safe_dump(payload, sort_keys=False))
 
     def validate(self) -> Config:
-        self.data.check()
-        self.model.check()
-        self.train.check()
+        # first: NaN fails no comparison and inf passes most, so ranges cannot catch them
         for name in ("data", "model", "train"):
             check_finite(name, getattr(self, name))
         check_finite(f"model.{self.model.family}", self.model.section)
+        self.data.check()
+        self.model.check()
+        self.train.check()
         return self
 
 
@@ -247,7 +248,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     try:
         return key.strip(), yaml.safe_load(value)
     except yaml.YAMLError as err:
-        raise ConfigError(f"{key.strip()}: value {value!r} is not valid YAML: {err}") from None
+        raise ConfigError(
+            f"{key.strip()}: value {value!r} is not valid YAML: {yaml_problem(err)}"
+        ) from None
 
 
 def load_config(path: str | Path) -> Config:
@@ -261,8 +264,10 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{path}: not a text file (a YAML or JSON config is expected)") from None
     try:
         raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as err:
-        raise ConfigError(f"{path}: not valid YAML/JSON: {err}") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(err)}") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: not valid JSON: {err}") from None
     try:
         return from_dict(raw or {})
     except ConfigError as err:

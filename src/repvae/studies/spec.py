@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from repvae.config import PRESETS, Config, ConfigError, apply_overrides, from_dict, set_dotted
+from repvae.config.errors import yaml_problem
 from repvae.data import dataset_label
 from repvae.evaluate.suite import METRICS
 
@@ -214,6 +215,15 @@ def builtin_study(name: str) -> Path:
 def load_study(path: str | Path) -> Study:
     try:
         raw = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"{path}: cannot read study file: {err}") from err
-    return Study.from_dict(raw)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read study file ({err.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (a YAML study file is expected)") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(err)}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a study file is a mapping (name, base, grid, ...)")
+    try:
+        return Study.from_dict(raw)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
