@@ -221,3 +221,8 @@ def test_tensorboard_without_its_package_is_a_clear_error(tmp_path, capsys):
     assert _train(tmp_path / "run", "--set", "train.logger=tensorboard") == 2
     assert "pip install 'repvae[tensorboard]'" in _one_line_error(capsys)
     assert not (tmp_path / "run").exists()
+
+
+def test_resuming_to_fewer_epochs_than_done_says_how_many(run, capsys):
+    assert main(["train", "--resume", str(run), "--epochs", "1"]) == 2
+    assert "has trained 2 epochs already; resume with --epochs 3" in _one_line_error(capsys)

@@ -304,7 +304,23 @@ def check_resume(config: Config, run_dir: Path) -> dict[str, Any]:
             f"trained with {', '.join(f'{k}={v!r}' for k, v in was.items())}); a resume may "
             f"change only {', '.join(RESUMABLE)}. Train a new run with --out instead"
         )
-    return read_checkpoint(last)
+    checkpoint = read_checkpoint(last)
+    done = epochs_done(checkpoint)
+    if config.train.epochs < done:
+        raise ConfigError(
+            f"train.epochs: {run_dir} has trained {done} epochs already; resume with "
+            f"--epochs {done + 1} or more to train on"
+        )
+    return checkpoint
+
+
+def epochs_done(checkpoint: dict[str, Any]) -> int:
+    """How many epochs a Lightning checkpoint's run has gone through: an end-of-epoch checkpoint
+    is written before Lightning counts its epoch ``completed``, but after ``processed``."""
+    try:
+        return int(checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"])
+    except (KeyError, TypeError):
+        return int(checkpoint.get("epoch", 0))
 
 
 def _value(raw: dict[str, Any], dotted: str) -> Any:

@@ -13,7 +13,9 @@ class ConfigError(ValueError):
 
 
 def fail(name: str, message: str) -> typing.NoReturn:
-    raise ConfigError(f"{name}: {message}")
+    # a field name comes from the user's file or command line: keep it to one printable line
+    shown = name if name.isprintable() else repr(name)
+    raise ConfigError(f"{shown}: {message}")
 
 
 def require(name: str, ok: bool, message: str) -> None:

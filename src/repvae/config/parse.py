@@ -141,7 +141,7 @@ def build_section(name: str, cls: type, values: Any, skip: tuple[str, ...] = ())
     try:
         return cls(**kwargs)
     except TypeError as err:  # a field without a default left out
-        raise ConfigError(f"{name}: {err}") from None
+        fail(name, str(err))
 
 
 def _migrate_flat_model(values: dict[str, Any]) -> dict[str, Any]:
@@ -244,7 +244,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     """Parse ``section.field=value`` with the value read as YAML (numbers, lists, null)."""
     key, sep, value = text.partition("=")
     if not sep:
-        raise ConfigError(f"{text}: expected section.field=value")
+        fail(text, "expected section.field=value")
     try:
         return key.strip(), yaml.safe_load(value)
     except yaml.YAMLError as err:
