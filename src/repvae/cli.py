@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from repvae.config import (
+    ARCHITECTURES,
+    AUTO_ARCHITECTURE,
+    LIKELIHOODS,
     PRESETS,
     Config,
     ConfigError,
@@ -65,8 +68,14 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         help="model preset (sets model.* fields): "
         + "; ".join(f"{name}: {preset.help}" for name, preset in PRESETS.items()),
     )
+    # option names from the registries: the help lists what the config check accepts
+    named = {
+        "model.architecture": (AUTO_ARCHITECTURE, *ARCHITECTURES.names()),
+        "model.likelihood": LIKELIHOODS.names(),
+    }
     for flag, (field, kind) in TRAIN_FLAGS.items():
-        p.add_argument("--" + flag.replace("_", "-"), type=kind, help=f"sets {field}")
+        choices = f" (one of {', '.join(named[field])})" if field in named else ""
+        p.add_argument("--" + flag.replace("_", "-"), type=kind, help=f"sets {field}{choices}")
     p.add_argument(
         "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="any config field"
     )

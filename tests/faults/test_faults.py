@@ -99,7 +99,13 @@ def wait_for(condition, process: subprocess.Popen, seconds: float = TIMEOUT) -> 
     raise TimeoutError("the condition never held")
 
 
-def recover(run: Path) -> str:
+def run_for(process: subprocess.Popen, seconds: float) -> None:
+    """Let the process run for ``seconds`` (or until it ends)."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=seconds)
+
+
+def recover(run: Path, train: list[str] | None = None) -> str:
     """What a user does after a crash: resume if there is a checkpoint, else start again."""
     if (run / "model.safetensors").exists():
         return "finished"
@@ -107,7 +113,7 @@ def recover(run: Path) -> str:
         result = repvae("train", "--resume", str(run))
         how = "resumed"
     else:
-        result = repvae("train", *TRAIN, *EPOCHS, "--out", str(run), "--overwrite")
+        result = repvae("train", *(train or [*TRAIN, *EPOCHS]), "--out", str(run), "--overwrite")
         how = "restarted"
     assert result.returncode == 0, result.stderr
     return how
@@ -122,15 +128,16 @@ def reference(tmp_path_factory) -> tuple[Path, str]:
     return run, digest(run / "model.safetensors")
 
 
-def kill_and_recover(run: Path, when) -> str:
-    process = start("train", *TRAIN, *EPOCHS, "--out", str(run))
+def kill_and_recover(run: Path, when, train: list[str] | None = None) -> str:
+    train = train or [*TRAIN, *EPOCHS]
+    process = start("train", *train, "--out", str(run))
     try:
         when(process)
     finally:
         process.kill()
         process.wait()
     assert_whole(run)
-    return recover(run)
+    return recover(run, train)
 
 
 @pytest.mark.parametrize(
@@ -150,26 +157,32 @@ def test_a_training_run_killed_resumes_to_the_uninterrupted_weights(reference, t
 
 
 @pytest.mark.slow
-def test_training_killed_at_random_times_always_recovers(reference, tmp_path):
-    _, expected = reference
+def test_training_killed_at_random_times_always_recovers(tmp_path):
+    # long enough (150 epochs) that most kills land in training, not in the start-up
+    long = [*TRAIN, "--epochs", "150", "--patience", "150"]
+    started = time.perf_counter()
+    result = repvae("train", *long, "--out", str(tmp_path / "reference"))
+    duration = time.perf_counter() - started
+    assert result.returncode == 0, result.stderr
+    expected = digest(tmp_path / "reference" / "model.safetensors")
     rng = random.Random(25)
     kills = 10
     outcomes = []
     started = time.perf_counter()
     for i in range(kills):
         run = tmp_path / f"run{i}"
-        delay = rng.uniform(1.0, 12.0)
-        how = kill_and_recover(run, lambda process, d=delay: wait_for(lambda: False, process, d))
+        delay = rng.uniform(0.4, 0.95) * duration
+        how = kill_and_recover(run, lambda process, d=delay: run_for(process, d), train=long)
         outcomes.append((round(delay, 2), how, digest(run / "model.safetensors") == expected))
     seconds = time.perf_counter() - started
     identical = sum(same for *_, same in outcomes)
+    counts = {how: sum(h == how for _, h, _ in outcomes) for how in ("resumed", "restarted")}
     print(
-        f"\nfault injection (training): {kills} kills, "
-        f"{sum(how == 'resumed' for _, how, _ in outcomes)} resumed, "
-        f"{sum(how == 'restarted' for _, how, _ in outcomes)} restarted, "
-        f"{sum(how == 'finished' for _, how, _ in outcomes)} finished before the kill; "
-        f"final weights identical to the uninterrupted run: {identical}/{kills}; "
-        f"{seconds:.0f} s\n{outcomes}"
+        f"\nfault injection (training, {duration:.1f} s uninterrupted): {kills} kills at seeded "
+        f"random times; {counts['resumed']} resumed from a checkpoint, {counts['restarted']} "
+        f"started again (killed before the first checkpoint), "
+        f"{kills - sum(counts.values())} had finished; final weights identical to the "
+        f"uninterrupted run: {identical}/{kills}; {seconds:.0f} s\n{outcomes}"
     )
     assert identical == kills
 
@@ -185,7 +198,7 @@ def test_evaluation_killed_at_random_times_completes_with_the_same_results(refer
     for i in range(4):
         run = Path(shutil.copytree(source, tmp_path / f"run{i}"))
         process = start("evaluate", str(run), *only)
-        wait_for(lambda: False, process, rng.uniform(2.0, 8.0))
+        run_for(process, rng.uniform(2.0, 8.0))
         process.kill()
         process.wait()
         assert_whole(run)
