@@ -14,6 +14,7 @@ prints the counts (kills, resumes, identical weights).
 import contextlib
 import fcntl
 import hashlib
+import io
 import json
 import os
 import random
@@ -29,6 +30,8 @@ import pytest
 import torch
 import yaml
 
+from repvae.cli import main
+
 TRAIN = ["--dataset", "digits", "--latent-dim", "4", "--set", "model.hidden=32", "--no-progress"]
 EPOCHS = ["--epochs", "6"]
 # one thread: the same floating-point results whatever the machine's core count
@@ -38,6 +41,20 @@ TIMEOUT = 300
 
 def _command(*args: str) -> list[str]:
     return [sys.executable, "-m", "repvae.cli", *args]
+
+
+def repvae_here(*args: str) -> subprocess.CompletedProcess:
+    """The command in this process (no second start-up of torch and Lightning) at one thread,
+    as the subprocesses run: for the commands that are not killed."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(list(args))
+    finally:
+        torch.set_num_threads(threads)
+    return subprocess.CompletedProcess(args, code, "", err.getvalue())
 
 
 def repvae(*args: str, preexec=None) -> subprocess.CompletedProcess:
@@ -110,10 +127,12 @@ def recover(run: Path, train: list[str] | None = None) -> str:
     if (run / "model.safetensors").exists():
         return "finished"
     if (run / "checkpoints" / "last.ckpt").exists():
-        result = repvae("train", "--resume", str(run))
+        result = repvae_here("train", "--resume", str(run))
         how = "resumed"
     else:
-        result = repvae("train", *(train or [*TRAIN, *EPOCHS]), "--out", str(run), "--overwrite")
+        result = repvae_here(
+            "train", *(train or [*TRAIN, *EPOCHS]), "--out", str(run), "--overwrite"
+        )
         how = "restarted"
     assert result.returncode == 0, result.stderr
     return how
@@ -123,7 +142,7 @@ def recover(run: Path, train: list[str] | None = None) -> str:
 def reference(tmp_path_factory) -> tuple[Path, str]:
     """An uninterrupted run and the SHA-256 of its final weights."""
     run = tmp_path_factory.mktemp("reference") / "run"
-    result = repvae("train", *TRAIN, *EPOCHS, "--out", str(run))
+    result = repvae_here("train", *TRAIN, *EPOCHS, "--out", str(run))
     assert result.returncode == 0, result.stderr
     return run, digest(run / "model.safetensors")
 
@@ -293,7 +312,7 @@ def test_a_read_only_run_folder_gets_one_line_and_is_left_as_it_was(reference, t
     with read_only_copy(source, tmp_path / "ro") as run:
         before = snapshot(run)
         for command in (["train", "--resume", str(run), "--epochs", "7"], ["embed", str(run)]):
-            line = assert_one_line_error(repvae(*command))
+            line = assert_one_line_error(repvae_here(*command))
             assert "Read-only file system" in line or "Permission denied" in line
         assert snapshot(run) == before
 
@@ -315,12 +334,14 @@ def test_a_second_resume_of_a_training_run_is_refused(reference, tmp_path):
 
     try:
         assert wait_for(locked, first), "the first process never took the lock"
-        line = assert_one_line_error(repvae("train", "--resume", str(run), "--epochs", "7"))
+        line = assert_one_line_error(repvae_here("train", "--resume", str(run), "--epochs", "7"))
         assert "another repvae process is training into this folder" in line
     finally:
         first.kill()
         first.wait()
     # a killed process leaves no stale lock: the run resumes (one epoch more than it has done)
     done = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"]
-    resumed = repvae("train", "--resume", str(run), "--epochs", str(done + 3), "--patience", "5")
+    resumed = repvae_here(
+        "train", "--resume", str(run), "--epochs", str(done + 3), "--patience", "5"
+    )
     assert resumed.returncode == 0, resumed.stderr
