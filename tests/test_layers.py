@@ -18,6 +18,10 @@ FUNCTION_LEVEL_IMPORTS = {
     ("evaluate/fid.py", "torchmetrics.image.fid"): "optional dependency (Inception FID)",
     ("evaluate/fid.py", "pytorch_fid.inception"): "optional dependency (Inception FID)",
     ("plots/figures.py", "umap"): "optional dependency (umap-learn)",
+    ("cli.py", "uvicorn"): "optional dependency (repvae[serve])",
+    ("cli.py", "repvae.serve.app"): "optional dependency (repvae[serve]: FastAPI)",
+    ("store/core.py", "faiss"): "optional dependency (repvae[serve]: faiss-cpu)",
+    ("export.py", "onnxruntime"): "optional dependency (repvae[serve])",
 }
 
 

@@ -10,11 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from PIL import Image
 
 from repvae.config import (
     ARCHITECTURES,
@@ -33,12 +38,17 @@ from repvae.evaluate.metric import Settings
 from repvae.evaluate.probes import PROBES
 from repvae.evaluate.probing import paired_probe, probe, probe_embeddings, record_results
 from repvae.evaluate.suite import METRICS, evaluate, summary_lines
+from repvae.export import ONNX_FILE, Encoder, OnnxEncoder, TorchEncoder, export_onnx
 from repvae.files import write_text
 from repvae.report.compare import compare_runs
 from repvae.report.study import report_study
 from repvae.report.tables import accuracy_rows, markdown_table
 from repvae.represent import Embeddings, embed, kind_tag
 from repvae.run import RunBusy, TrainingDiverged, load
+from repvae.serve import DEFAULT_MAX_BODY
+from repvae.store import EmbeddingStore, flat_search, funnel_search
+from repvae.store.core import store_threads
+from repvae.store.indexing import index_split
 from repvae.studies.spec import builtin_study, load_study
 
 # CLI flag -> config field; every flag is optional and overrides the config file.
@@ -244,11 +254,159 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _encoder(run_dir: Path, kind: str, device: str | None = None) -> Encoder:
+    """The run's encoder as torch (its weights) or ONNX Runtime (its exported graph)."""
+    if kind == "onnx":
+        path = run_dir / ONNX_FILE
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{path}: missing; export it first with `repvae export {run_dir} --format onnx`"
+            )
+        return OnnxEncoder(path)
+    return TorchEncoder(load(run_dir, device=device).model)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    run = load(args.run, device=args.device)
+    data_config = run.config.data
+    if args.dataset:
+        data_config = replace(data_config, name=args.dataset)
+    if args.data_root:
+        data_config = replace(data_config, root=str(args.data_root))
+    data = data_config.load()
+    if data.shape != run.model.shape:
+        raise ValueError(
+            f"--dataset {data.name}: images of {list(data.shape)}, but the run's encoder takes "
+            f"{list(run.model.shape)}"
+        )
+    if args.append:
+        store = EmbeddingStore.open(args.out)
+        if store.manifest.dim != run.model.latent_dim:
+            raise ValueError(f"{args.out}: holds {store.manifest.dim}-number embeddings")
+    else:
+        prefixes = run.model.prefixes
+        store = EmbeddingStore.create(
+            args.out,
+            run=str(Path(args.run).resolve()),
+            dim=run.model.latent_dim,
+            shape=run.model.shape,
+            prefixes=prefixes,
+            index_dims=args.dims or prefixes,
+            metric=args.metric,
+            class_names=list(data.class_names),
+        )
+    encoder = _encoder(args.run, args.encoder, args.device)
+    added = index_split(
+        store,
+        encoder,
+        data,
+        args.split,
+        keep_images=not args.no_images,
+        progress=not args.no_progress,
+        log=print,
+    )
+    built = store.build_indexes()
+    print(
+        f"{args.out}: {len(store)} items ({added} added from {data.name}/{args.split}); "
+        f"FAISS indexes at m = {', '.join(map(str, built))}"
+    )
+    return 0
+
+
+def _query(store: EmbeddingStore, text: str, encoder_kind: str) -> tuple[np.ndarray, int | None]:
+    """A --query: a stored id, or an image file encoded with the store's run."""
+    if text.isdigit():
+        item = int(text)
+        if item >= len(store):
+            raise ValueError(f"--query: no item {item}; ids run from 0 to {len(store) - 1}")
+        return store.item(item)[0][None], item
+    path = Path(text)
+    if not path.is_file():
+        raise FileNotFoundError(f"--query: {path} is neither a stored id nor an image file")
+    c, h, w = store.manifest.shape
+    with Image.open(path) as image:
+        picture = np.asarray(image.convert("L" if c == 1 else "RGB"), dtype=np.uint8)
+    if picture.shape[:2] != (h, w):
+        raise ValueError(f"--query: {path} is {picture.shape[1]}x{picture.shape[0]}, not {w}x{h}")
+    pixels = picture[None] if c == 1 else picture.transpose(2, 0, 1)
+    return _encoder(Path(store.manifest.run), encoder_kind)(pixels[None]), None
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    store = EmbeddingStore.open(args.store)
+    queries, item = _query(store, args.query, args.encoder)
+    exclude = None if item is None else np.array([item])
+    started = time.perf_counter()
+    if args.funnel:
+        found = funnel_search(store, queries, args.funnel, args.shortlist or [], args.k, exclude)
+        how = f"funnel {' -> '.join(map(str, args.funnel))}, shortlist {args.shortlist}"
+    else:
+        found = flat_search(store, queries, args.dim, args.k, exclude)
+        how = f"flat at m = {args.dim}"
+    seconds = time.perf_counter() - started
+    names = store.manifest.class_names
+    rows = [
+        {
+            "rank": rank + 1,
+            "id": int(i),
+            "label": names[int(store.labels[i])] if names else int(store.labels[i]),
+            "score": round(float(score), 4),
+        }
+        for rank, (i, score) in enumerate(zip(found.ids[0], found.scores[0], strict=True))
+    ]
+    print(markdown_table(rows, ["rank", "id", "label", "score"]))
+    print(f"{how}: {1000 * seconds:.2f} ms, {found.cost:,} multiply-adds, {len(store)} items")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    run = load(args.run, device="cpu")
+    out = args.out or Path(args.run) / ONNX_FILE
+    export_onnx(run.model, out)
+    check = OnnxEncoder(out)
+    images = run.config.data.load().test.images[:64].numpy()
+    gap = float(np.abs(check(images) - TorchEncoder(run.model)(images)).max())
+    print(f"{out}: the MAP encoder as ONNX (batch axis dynamic); max |onnx - torch| = {gap:.2e}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    # optional dependencies (repvae[serve]: FastAPI, uvicorn): imported by the command that serves
+    import uvicorn
+
+    from repvae.serve.app import ServiceSettings, create_app
+
+    store = EmbeddingStore.open(args.store)
+    encoder = _encoder(Path(store.manifest.run), args.encoder)
+    token = args.token or os.environ.get("REPVAE_TOKEN") or None
+    settings = ServiceSettings(
+        token=token,
+        max_body=args.max_body,
+        encoder_name=args.encoder,
+        funnel=args.funnel or [],
+        shortlist=args.shortlist or [],
+    )
+    with store_threads(args.faiss_threads):
+        app = create_app(store, encoder, settings)
+        print(f"serving {args.store} ({len(store)} items) on http://{args.host}:{args.port}/")
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from repvae.demo import demo  # imports Lightning (see the module docstring)
 
     demo(args.out, epochs=args.epochs, progress=not args.no_progress)
     return 0
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -388,6 +546,60 @@ def parser() -> argparse.ArgumentParser:
         "since deleted): the runs this folder lacks are taken from them, and kept",
     )
     r.set_defaults(func=cmd_report)
+
+    ix = sub.add_parser("index", help="encode a dataset once into an embedding store")
+    ix.add_argument("run", type=Path)
+    ix.add_argument("--dataset", help="dataset to index (default: the run's)")
+    ix.add_argument("--data-root", type=Path)
+    ix.add_argument("--split", choices=["train", "val", "test"], default="train")
+    ix.add_argument("--out", type=Path, required=True, help="the store folder")
+    ix.add_argument(
+        "--append",
+        action="store_true",
+        help="add to an existing store (resumes an interrupted one)",
+    )
+    ix.add_argument(
+        "--dims", nargs="+", type=int, help="prefix sizes to index (default: the run's nesting)"
+    )
+    ix.add_argument("--metric", choices=["cosine", "l2"], default="cosine")
+    ix.add_argument("--encoder", choices=["torch", "onnx"], default="torch")
+    ix.add_argument("--no-images", action="store_true", help="keep embeddings only")
+    ix.add_argument("--no-progress", action="store_true")
+    ix.add_argument("--device", default=None)
+    ix.set_defaults(func=cmd_index)
+
+    se = sub.add_parser("search", help="nearest neighbours in a store, flat or funnel")
+    se.add_argument("store", type=Path)
+    se.add_argument("--query", required=True, help="a stored id, or an image file")
+    se.add_argument("--dim", type=int, help="prefix size m (flat search)")
+    se.add_argument("-k", type=int, default=10)
+    se.add_argument(
+        "--funnel", type=_int_list, metavar="M1,M2,...", help="adaptive retrieval: prefix sizes"
+    )
+    se.add_argument(
+        "--shortlist", type=_int_list, metavar="S1,...", help="candidates kept after each stage"
+    )
+    se.add_argument("--encoder", choices=["torch", "onnx"], default="torch")
+    se.set_defaults(func=cmd_search)
+
+    ex = sub.add_parser("export", help="write a run's MAP encoder as ONNX")
+    ex.add_argument("run", type=Path)
+    ex.add_argument("--format", choices=["onnx"], default="onnx")
+    ex.add_argument("--out", type=Path, help=f"default RUN/{ONNX_FILE}")
+    ex.set_defaults(func=cmd_export)
+
+    sv = sub.add_parser("serve", help="serve a store over HTTP (FastAPI), with a search page")
+    sv.add_argument("store", type=Path)
+    sv.add_argument("--host", default="127.0.0.1", help="default: loopback only")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--encoder", choices=["torch", "onnx"], default="torch")
+    sv.add_argument("--token", help="bearer token for the endpoints that write (or $REPVAE_TOKEN)")
+    sv.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY, help="bytes per request")
+    sv.add_argument("--funnel", type=_int_list, help="the page's default funnel ladder")
+    sv.add_argument("--shortlist", type=_int_list)
+    sv.add_argument("--faiss-threads", type=int, default=1)
+    sv.add_argument("--log-level", default="warning")
+    sv.set_defaults(func=cmd_serve)
 
     d = sub.add_parser(
         "demo", help="the main job: train on the embedded digits and probe (about a minute)"
