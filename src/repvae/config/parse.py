@@ -152,18 +152,21 @@ def _migrate_flat_model(values: dict[str, Any]) -> dict[str, Any]:
     """
     values = dict(values)
     family = values.get("family", ModelConfig.family)
-    head = dict(values.get("head") or {})
-    for old, new in _FLAT_HEAD.items():
-        if old in values:
-            head[new] = values.pop(old)
-    if head:
-        values["head"] = head
+    flat_head = {new: values.pop(old) for old, new in _FLAT_HEAD.items() if old in values}
+    if flat_head:
+        head = values.get("head") or {}
+        if not isinstance(head, dict):
+            fail("model.head", f"expected a mapping, got {head!r}")
+        values["head"] = {**head, **flat_head}
     flat = {k: values.pop(k) for k in list(values) if k in _FLAT_FAMILY_DEFAULTS}
     if not flat:
         return values
-    entry = FAMILIES.get(str(family))
+    entry = FAMILIES.get(coerce("model.family", family, str))
     own = {f.name for f in dataclasses.fields(cast(Any, entry.section))}
-    section = dict(values.get(entry.name) or {})
+    section = values.get(entry.name) or {}
+    if not isinstance(section, dict):
+        fail(f"model.{entry.name}", f"expected a mapping, got {section!r}")
+    section = dict(section)
     for key, value in flat.items():
         if key in own:
             section[key] = value
@@ -248,9 +251,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     try:
         return key.strip(), yaml.safe_load(value)
     except yaml.YAMLError as err:
-        raise ConfigError(
-            f"{key.strip()}: value {value!r} is not valid YAML: {yaml_problem(err)}"
-        ) from None
+        fail(key.strip(), f"value {value!r} is not valid YAML: {yaml_problem(err)}")
 
 
 def load_config(path: str | Path) -> Config:
