@@ -60,7 +60,7 @@ def export_onnx(model: Model, path: str | Path, opset: int = 18) -> Path:
         warnings.simplefilter("ignore", FutureWarning)
         try:
             program = torch.onnx.export(
-                MapHead(model),
+                MapHead(model).eval(),
                 (example,),
                 dynamo=True,
                 input_names=["images"],
@@ -88,7 +88,8 @@ class TorchEncoder:
         self.batch_size = batch_size
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        tensor = torch.from_numpy(np.ascontiguousarray(images))
+        # writable and contiguous: torch cannot share a read-only (memory-mapped) array
+        tensor = torch.from_numpy(np.require(images, np.uint8, ["C", "W"]))
         return encode(self.model, tensor, self.batch_size).mean.numpy()
 
 

@@ -199,16 +199,38 @@ class LitVAE(L.LightningModule):
 
 
 class ProgressBar(TQDMProgressBar):
-    """Lightning's bar without the logger's version number (``v_num``), which means nothing here."""
+    """Lightning's bar without the logger's version number (``v_num``), which means nothing here,
+    and with the precision training runs in (``train.precision: auto`` chooses it)."""
 
     def get_metrics(self, trainer, pl_module):
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
+        metrics["precision"] = str(trainer.precision)
         return metrics
 
 
 def _accelerator(device: str) -> str:
     return {"cuda": "gpu"}.get(device, device)
+
+
+def native_bf16(device: str) -> bool:
+    """Whether the training device computes bfloat16 natively (fast), not by emulation: the
+    CPU's AVX512-BF16 or AMX instructions, or a GPU of compute capability 8.0 or later."""
+    uses_gpu = device in ("cuda", "gpu") or (device == "auto" and torch.cuda.is_available())
+    if uses_gpu:
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    if device not in ("auto", "cpu"):
+        return False  # mps and others: not measured here
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def resolve_precision(setting: str, device: str) -> str:
+    """``auto``: bf16 mixed precision where the device has native bf16, else fp32 (the models
+    keep their likelihoods, KL and MMD terms in fp32 either way); any other value as it is."""
+    if setting != "auto":
+        return setting
+    return "bf16-mixed" if native_bf16(device) else "32-true"
 
 
 class _ResumedWriter(ExperimentWriter):
@@ -422,12 +444,13 @@ def _train(
     ]
     if t.progress:
         callbacks.append(ProgressBar())
+    precision = resolve_precision(t.precision, t.device)
     trainer = L.Trainer(
         accelerator=_accelerator(t.device),
         devices=t.devices if t.devices != "auto" else "auto",
         num_nodes=t.num_nodes,
         strategy=t.strategy,
-        precision=t.precision,  # type: ignore[arg-type]  # one of config.PRECISIONS
+        precision=precision,  # type: ignore[arg-type]  # one of config.PRECISIONS
         max_epochs=t.epochs,
         max_steps=t.max_steps,
         callbacks=callbacks,
@@ -476,6 +499,7 @@ def _train(
         "best_val_loss": best_val,
         "train_seconds": seconds,
         "train_images": len(images),
+        "precision": precision,
         **({"labelled_images": len(labelled)} if needs_labels else {}),
         "parameters": sum(p.numel() for p in model.parameters()),
     }

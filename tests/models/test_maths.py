@@ -165,3 +165,34 @@ def test_kl_warmup_scales_only_the_kl_term():
     torch.manual_seed(3)
     out = model.loss(x, beta_scale=0.5)
     torch.testing.assert_close(out.loss, out.terms["recon"] + 4.0 * 0.5 * out.terms["kl"])
+
+
+def test_under_bf16_autocast_the_loss_terms_stay_fp32_and_close_to_fp32():
+    """Autocast runs the networks in bf16; the posterior, likelihood, KL and MMD are computed in
+    fp32 from their outputs, so the loss is the fp32 loss up to the networks' rounding."""
+    torch.manual_seed(0)
+    model = _tiny_vae(alpha=1.0, lam=10.0)
+    x = torch.rand(16, 1, 4, 4)
+    torch.manual_seed(1)
+    exact = model.loss(x)
+    torch.manual_seed(1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = model.loss(x)
+        posterior = model.encode(x)
+        params = model.decode(posterior.mean)
+    assert posterior.mean.dtype == posterior.std.dtype == params.dtype == torch.float32
+    assert all(t.dtype == torch.float32 for t in mixed.terms.values())
+    assert mixed.loss.dtype == torch.float32
+    torch.testing.assert_close(mixed.loss, exact.loss, rtol=0.02, atol=0.05)
+
+
+def test_auto_precision_is_bf16_only_where_the_hardware_has_it(monkeypatch):
+    from repvae.training import resolve_precision
+
+    assert resolve_precision("32-true", "cpu") == "32-true"
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    assert resolve_precision("auto", "cpu") == "bf16-mixed"
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert resolve_precision("auto", "cpu") == "32-true"
+    assert resolve_precision("auto", "mps") == "32-true"

@@ -80,8 +80,9 @@ AUTO_ARCHITECTURE = "auto"
 NO_HEAD = "none"
 DEVICES = ("auto", "cpu", "cuda", "gpu", "mps")
 LOGGERS = ("csv", "tensorboard", "none")
-# Lightning's precision settings that need no extra package (transformer-engine does)
-PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
+# "auto": bf16 mixed precision where the CPU or GPU computes bfloat16 natively, fp32 elsewhere;
+# the rest are Lightning's settings that need no extra package (transformer-engine does)
+PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
 
 
 @dataclass
@@ -215,7 +216,7 @@ class TrainConfig:
     # Semi-supervised models: how many training labels they may see (class-balanced, seeded
     # by train.seed; null: all). The other training images are used without their labels.
     labelled: int | None = None
-    precision: str = "32-true"
+    precision: str = "auto"
     progress: bool = True
     logger: str = "csv"
 

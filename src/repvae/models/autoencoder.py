@@ -65,14 +65,15 @@ class Autoencoder(Model):
         return self.likelihood.discrete
 
     def encode(self, x: torch.Tensor) -> PointMass:
-        return PointMass(self.encoder(self.preprocess(x)))
+        return PointMass(self.encoder(self.preprocess(x)).float())
 
     def loss(
         self, x: torch.Tensor, beta_scale: float = 1.0, *, labels: torch.Tensor | None = None
     ) -> LossTerms:
         """Mean reconstruction loss -log p(x | f(x)); labels and the KL warm-up do not apply."""
         target = self.preprocess(x)
-        recon = -self.likelihood.log_prob(self.decoder(self.encoder(target)), target).mean()
+        params = self.decoder(self.encode(target).mean).float()  # fp32 under bf16 autocast
+        recon = -self.likelihood.log_prob(params, target).mean()
         return LossTerms(recon, {"recon": recon.detach()})
 
     @torch.no_grad()

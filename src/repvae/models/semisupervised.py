@@ -102,13 +102,14 @@ class M2(Model):
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of q(y|x)."""
-        return self.classifier(self.preprocess(x))
+        return self.classifier(self.preprocess(x)).float()  # fp32 under bf16 autocast
 
     def _one_hot(self, y: torch.Tensor) -> torch.Tensor:
         return F.one_hot(y, self.num_classes).float()
 
     def _posterior(self, features: torch.Tensor, y: torch.Tensor) -> DiagonalGaussian:
-        mean, raw_std = self.posterior_head(torch.cat([features, self._one_hot(y)], 1)).chunk(2, 1)
+        head = self.posterior_head(torch.cat([features, self._one_hot(y)], 1)).float()
+        mean, raw_std = head.chunk(2, 1)
         return DiagonalGaussian(mean, F.softplus(raw_std) + MIN_STD)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
@@ -122,7 +123,7 @@ class M2(Model):
         """Likelihood parameters of p(x|y,z); without ``y`` the rows cycle through the classes."""
         if y is None:
             y = torch.arange(len(z), device=z.device) % self.num_classes
-        return self.decoder(torch.cat([z, self._one_hot(y)], 1))
+        return self.decoder(torch.cat([z, self._one_hot(y)], 1)).float()
 
     def _negative_bound(
         self, features: torch.Tensor, x: torch.Tensor, y: torch.Tensor, kl_weight: float
@@ -144,7 +145,7 @@ class M2(Model):
             labels = torch.full((len(x),), -1, dtype=torch.long)  # all unlabelled
         labels = labels.to(x.device)
         observed = labels >= 0
-        logits = self.classifier(x)
+        logits = self.classifier(x).float()
         features = self.encoder(x)
         terms: dict[str, torch.Tensor] = {}
         total = x.new_zeros(())

@@ -15,6 +15,11 @@ where one decoder reads the prefix zero-padded to full size. With a decoder head
 each decoder produces feature maps and a PixelCNN head turns them and the image into likelihood
 parameters.
 
+Under bf16 mixed precision (``train.precision: auto`` on hardware with native bf16) the networks
+run in bf16, but their outputs are cast to fp32 before the posterior, the likelihood, KL and MMD
+are computed: autocast would otherwise leave those elementwise terms, and their sums over 784 or
+3,072 pixels, in bf16 (8 bits of mantissa).
+
 Presets (``--model``):
 
 - ``vae``: the true ELBO (beta = 1). ``beta-vae``: set ``--beta``.
@@ -166,7 +171,7 @@ class VAE(Model):
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
         """q(z|x). ``encode(x).mean`` is the deterministic (MAP) representation."""
-        h = self.encoder(self.preprocess(x))
+        h = self.encoder(self.preprocess(x)).float()  # fp32 posterior under bf16 autocast
         mean, raw_std = h.chunk(2, dim=1)
         return DiagonalGaussian(mean, F.softplus(raw_std) + MIN_STD)
 
@@ -196,8 +201,8 @@ class VAE(Model):
         """
         features, index = self._features(z, prefix)
         if not self.heads:
-            return features
-        return self._head(index)(features, None if x is None else to_signed(x))
+            return features.float()  # the likelihood's parameters in fp32 under autocast
+        return self._head(index)(features, None if x is None else to_signed(x)).float()
 
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.likelihood.log_prob(self.decode(z, None, x), x)
