@@ -44,7 +44,7 @@ from repvae.report.compare import compare_runs
 from repvae.report.study import report_study
 from repvae.report.tables import accuracy_rows, markdown_table
 from repvae.represent import Embeddings, embed, kind_tag
-from repvae.run import RunBusy, TrainingDiverged, load
+from repvae.run import RunBusy, TrainingDiverged, load, read_run_config
 from repvae.serve import DEFAULT_MAX_BODY
 from repvae.store import EmbeddingStore, flat_search, funnel_search
 from repvae.store.core import store_threads
@@ -118,7 +118,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         if args.out is not None or args.overwrite:
             raise ConfigError("--resume RUN continues RUN: it takes no --out or --overwrite")
-        base = load_config(args.resume / "config.yaml")
+        last = args.resume / "checkpoints" / "last.ckpt"
+        if not last.exists():
+            raise FileNotFoundError(f"{last}: nothing to resume (no checkpoint in {args.resume})")
+        base, _, _ = read_run_config(args.resume)
         cfg = build_config(args, base)
         run = train(cfg, args.resume, resume=True)
     else:

@@ -21,10 +21,11 @@ import yaml
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from repvae.config import Config, ConfigError, differences, from_dict
+from repvae.config import AUTO_ARCHITECTURE, Config, ConfigError, differences, from_dict
 from repvae.config.errors import yaml_problem
 from repvae.files import atomic_path
 from repvae.models import Model, build_model
+from repvae.models.networks import first_auto_architecture
 
 
 class TrainingDiverged(RuntimeError):
@@ -123,7 +124,11 @@ def read_run_config(run_dir: Path) -> tuple[Config, tuple[int, int, int], int]:
         ) from None
     if len(shape) != 3:
         raise DamagedRun(f"{path}: dataset.shape must be [channels, height, width]")
-    return config, (shape[0], shape[1], shape[2]), num_classes
+    shape3 = (shape[0], shape[1], shape[2])
+    if config.model.architecture == AUTO_ARCHITECTURE:
+        # training saves what `auto` chose; a saved `auto` is from before, when it chose so
+        config.model.architecture = first_auto_architecture(shape3)
+    return config, shape3, num_classes
 
 
 def load_weights(model: Model, path: Path, config_path: Path) -> None:

@@ -194,6 +194,8 @@ class Family:
     build: ModelBuilder
     presets: tuple[Preset, ...] = ()
     help: str = ""
+    # built from the registered networks (``model.architecture``); False for a fixed form
+    uses_networks: bool = True
 
 
 _SHARED_FIELDS = {f.name for f in dataclasses.fields(ModelConfig)}
@@ -211,7 +213,11 @@ def register_family(family: Family) -> Family:
     return family
 
 
+def family_of(config: ModelConfig) -> Family:
+    """The registered family ``config.family`` names."""
+    return cast(Family, FAMILIES.get(config.family))
+
+
 def build_model(config: ModelConfig, shape: tuple[int, int, int], num_classes: int) -> Model:
     """The model of ``config.family``, for images of ``shape`` in ``num_classes`` classes."""
-    family = cast(Family, FAMILIES.get(config.family))
-    return family.build(config, shape, num_classes)
+    return family_of(config).build(config, shape, num_classes)

@@ -170,6 +170,7 @@ FAMILY = register_family(
         section=PPCASection,
         build=PPCA,
         help="probabilistic PCA, fitted in closed form (Tipping & Bishop 1999)",
+        uses_networks=False,
         presets=(Preset("ppca", "ppca", _ppca, help="probabilistic PCA baseline (closed form)"),),
     )
 )

@@ -33,7 +33,7 @@ from repvae.represent import embed
 from repvae.run import load, read_run_config
 from repvae.studies.results import collect
 from repvae.studies.spec import Evaluation, RunSpec, Study
-from repvae.training import train
+from repvae.training import concrete_architecture, train
 
 
 def _record_key(r: dict[str, Any]) -> tuple:
@@ -53,11 +53,14 @@ def execute_run(spec: RunSpec, study_dir: Path, evaluation: Evaluation, data_cac
         # read through the config parser: a run made by an earlier version (older format, or
         # before a field was added, which then had its default) compares as it would load
         theirs, _, _ = read_run_config(run_dir)
-        # where the data lives and whether a bar is drawn do not change results
+        # Where the data lives and whether a bar is drawn do not change results; the precision
+        # changes their rounding, not what is trained, so runs finished in fp32 before
+        # `train.precision: auto` became the default still count.
+        ours = concrete_architecture(spec.config, data.shape)
         changed = [
             name
-            for name in differences(spec.config.to_dict(), theirs.to_dict())
-            if name not in ("data.root", "train.progress")
+            for name in differences(ours.to_dict(), theirs.to_dict())
+            if name not in ("data.root", "train.progress", "train.precision")
         ]
         if changed:
             raise ConfigError(
