@@ -1,0 +1,224 @@
+"""repvae's training loop beside its peers, on the same networks, in one run: a plain PyTorch
+loop, pythae's ``BaseTrainer`` (an optional benchmark dependency: ``pip install pythae``),
+``repvae train`` in fp32 and ``repvae train`` with its defaults; plus this CPU's matmul speed in
+fp32 and bf16, measured in the same run.
+
+    python benchmarks/peers.py --data-root ../shared/datasets [--epochs 3] [--batch-size 128]
+
+All four train the `conv` VAE networks at latent 16 on MNIST's 54,000 training images (the
+official set minus the seeded 10 % validation hold-out), Adam 1e-3, batch 128, seed 0. The plain
+loop and pythae skip validation; ``repvae train`` validates every epoch (its time includes it).
+Each trained model is then measured the same way: its negative ELBO on the validation images
+(nats, one posterior draw, seed 0) and MAP probes (linear SVM and MLP, split protocol: fit on the
+54,000 training images, score on the 10,000 test images).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from repvae.config import from_dict
+from repvae.data import ImageData
+from repvae.data.batches import TensorBatches
+from repvae.evaluate.probes import linear_probe, mlp_probe
+from repvae.models import VAE
+from repvae.report.tables import markdown_table
+from repvae.represent import encode
+from repvae.training import make_adam, quiet_lightning, train
+
+LATENT = 16
+
+
+def matmul_gflops(dtype: torch.dtype, n: int = 2048, seconds: float = 2.0) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        a @ b
+        done += 1
+    return 2 * n**3 * done / (time.perf_counter() - started) / 1e9
+
+
+def base_config(args: argparse.Namespace, precision: str):
+    return from_dict(
+        {
+            "data": {"name": "mnist", "root": args.data_root},
+            "model": {"latent_dim": LATENT, "architecture": "conv"},
+            "train": {
+                "epochs": args.epochs,
+                "batch_size": args.batch_size,
+                "lr": 1e-3,
+                "patience": args.epochs,
+                "progress": False,
+                "precision": precision,
+            },
+        }
+    )
+
+
+def plain_loop(args: argparse.Namespace, data: ImageData) -> tuple[VAE, float]:
+    """The loop a user writes by hand: in-memory tensors, fused Adam, fp32, no validation."""
+    torch.manual_seed(0)
+    model = VAE(base_config(args, "32-true").model, data.shape)
+    optimiser = make_adam(model.parameters(), 1e-3)
+    batches = TensorBatches(data.train.images, data.train.labels, args.batch_size, shuffle=True)
+    started = time.perf_counter()
+    for _ in range(args.epochs):
+        for x, _ in batches:
+            loss = model.loss(x).loss
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+    return model.eval(), time.perf_counter() - started
+
+
+def pythae_loop(args: argparse.Namespace, data: ImageData) -> tuple[VAE, float] | None:
+    """pythae 0.1.2's BaseTrainer on the same encoder and decoder networks (pythae's VAE has a
+    log-variance head where ours has a softplus std, and a sigmoid decoder for its BCE)."""
+    if importlib.util.find_spec("pythae") is None:
+        return None
+    from pythae.models import VAE as PythaeVAE  # optional benchmark dependency
+    from pythae.models import VAEConfig
+    from pythae.models.base.base_utils import ModelOutput
+    from pythae.models.nn import BaseDecoder, BaseEncoder
+    from pythae.trainers import BaseTrainer, BaseTrainerConfig
+
+    torch.manual_seed(0)
+    ours = VAE(base_config(args, "32-true").model, data.shape)
+
+    class Encoder(BaseEncoder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = ours.encoder
+
+        def forward(self, x):
+            mean, log_var = self.net(x).chunk(2, dim=1)
+            return ModelOutput(embedding=mean, log_covariance=log_var)
+
+    class Decoder(BaseDecoder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = ours.decoders[0]
+
+        def forward(self, z):
+            return ModelOutput(reconstruction=torch.sigmoid(self.net(z)))
+
+    config = VAEConfig(input_dim=data.shape, latent_dim=LATENT, reconstruction_loss="bce")
+    model = PythaeVAE(config, encoder=Encoder(), decoder=Decoder())
+    with tempfile.TemporaryDirectory() as out:
+        trainer = BaseTrainer(
+            model,
+            train_dataset=data.train.images.float().div(255).numpy(),
+            training_config=BaseTrainerConfig(
+                output_dir=out,
+                num_epochs=args.epochs,
+                per_device_train_batch_size=args.batch_size,
+                learning_rate=1e-3,
+                no_cuda=True,
+                seed=0,
+            ),
+        )
+        started = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - started
+    return _with_pythae_weights(ours, model), seconds
+
+
+class _LogVarEncoder(nn.Module):
+    """Our encoder's output read as [mean, log variance] (pythae's head) and rewritten as
+    [mean, softplus^-1(std)] (ours), so the shared evaluation reads the trained posterior."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        mean, log_var = self.net(x).chunk(2, dim=1)
+        std = torch.exp(0.5 * log_var).clamp_min(2e-4) - 1e-4
+        return torch.cat([mean, std + torch.log(-torch.expm1(-std))], dim=1)
+
+
+def _with_pythae_weights(ours: VAE, trained) -> VAE:
+    ours.encoder = _LogVarEncoder(trained.encoder.net)
+    ours.decoders[0] = trained.decoder.net
+    return ours.eval()
+
+
+@torch.no_grad()
+def validation_loss(model: VAE, data: ImageData) -> float:
+    torch.manual_seed(0)
+    total, n = 0.0, 0
+    for x, _ in TensorBatches(data.val.images, data.val.labels, 1000):
+        total += model.loss(x).loss.item() * len(x)
+        n += len(x)
+    return total / n
+
+
+def probes(model: VAE, data: ImageData) -> tuple[float, float]:
+    train_x = encode(model, data.train.images).mean.numpy()
+    test_x = encode(model, data.test.images).mean.numpy()
+    train_y, test_y = data.train.labels.numpy(), data.test.labels.numpy()
+    return (
+        linear_probe(train_x, train_y, test_x, test_y),
+        mlp_probe(train_x, train_y, test_x, test_y, seed=0),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=128)
+    args = parser.parse_args()
+    quiet_lightning()
+    fp32, bf16 = matmul_gflops(torch.float32), matmul_gflops(torch.bfloat16)
+    data = base_config(args, "32-true").data.load()
+    images = len(data.train) * args.epochs
+    trained: dict[str, tuple[VAE, float]] = {
+        "plain PyTorch loop (fp32, no validation)": plain_loop(args, data)
+    }
+    peer = pythae_loop(args, data)
+    if peer is not None:
+        trained["pythae 0.1.2 BaseTrainer (fp32, no validation)"] = peer
+    with tempfile.TemporaryDirectory() as out:
+        for label, precision in (("fp32", "32-true"), ("defaults", "auto")):
+            run = train(base_config(args, precision), Path(out) / precision, data=data)
+            chosen = run.summary["precision"]
+            assert isinstance(run.model, VAE)  # the vae family
+            trained[f"repvae train, {label} ({chosen}, validation each epoch)"] = (
+                run.model.cpu(),
+                float(run.summary["train_seconds"]),
+            )
+    baseline = images / trained["plain PyTorch loop (fp32, no validation)"][1]
+    rows = []
+    for label, (model, seconds) in trained.items():
+        linear, mlp = probes(model, data)
+        rows.append(
+            {
+                "loop": label,
+                "training s": round(seconds, 1),
+                "images/s": round(images / seconds),
+                "vs plain loop": f"{images / seconds / baseline:.2f}",
+                "val -ELBO (nats)": round(validation_loss(model, data), 2),
+                "MAP MLP %": round(100 * mlp, 2),
+                "MAP linear %": round(100 * linear, 2),
+            }
+        )
+    print(
+        f"MNIST, conv VAE latent {LATENT}, batch {args.batch_size}, {args.epochs} epochs, "
+        f"{torch.get_num_threads()} threads; matmul 2048^2: fp32 {fp32:.0f} GFLOP/s, "
+        f"bf16 {bf16:.0f} GFLOP/s ({bf16 / fp32:.1f}x)"
+    )
+    print(markdown_table(rows, list(rows[0])))
+
+
+if __name__ == "__main__":
+    main()
