@@ -336,3 +336,11 @@ def test_callbacks_keep_lightnings_state_keys():
         _RunEarlyStopping(monitor="val/loss", patience=3).state_key
         == EarlyStopping(monitor="val/loss", patience=3).state_key
     )
+
+
+def test_a_cosine_schedule_ends_at_a_learning_rate_of_zero(tmp_path):
+    run = _train(tmp_path, "--set", "train.schedule=cosine", "--set", "train.warmup_steps=3")
+    with open(Path(run) / "logs" / "metrics.csv", newline="") as f:
+        rates = [float(r["lr-Adam"]) for r in csv.DictReader(f) if r.get("lr-Adam")]
+    # 22 steps: logged every 11, so at steps 10 and 21 of the warm-up and cosine decay
+    assert len(rates) == 2 and 1e-4 < rates[0] < 1e-3 and rates[-1] < 1e-5

@@ -19,13 +19,20 @@ import logging
 import math
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import (
+    Callback,
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    TQDMProgressBar,
+)
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
@@ -72,6 +79,16 @@ def make_adam(params, lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
     except (RuntimeError, TypeError):
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
+
+
+def warmup_cosine(step: int, warmup: int, total: int) -> float:
+    """The learning-rate factor at ``step``: linear from 1/warmup to 1 over ``warmup`` steps,
+    then a cosine from 1 to 0 at step ``total``. A function of the step alone, so a resumed run
+    (perhaps given more epochs, hence a later ``total``) follows the schedule it is given."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 def kl_warmup_scale(step: int, warmup_steps: int) -> float:
@@ -137,6 +154,8 @@ class LitVAE(L.LightningModule):
         # On resume the optimizer state comes from the checkpoint; honour a changed learning rate.
         for group in self.trainer.optimizers[0].param_groups:
             group["lr"] = self.cfg.lr
+        for config in self.trainer.lr_scheduler_configs:
+            config.scheduler.base_lrs = [self.cfg.lr] * len(config.scheduler.base_lrs)
 
     def _beta_scale(self) -> float:
         return kl_warmup_scale(self.global_step, self.cfg.kl_warmup_steps)
@@ -197,7 +216,14 @@ class LitVAE(L.LightningModule):
         return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
     def configure_optimizers(self):
-        return make_adam(self.parameters(), self.cfg.lr, self.cfg.weight_decay)
+        optimiser = make_adam(self.parameters(), self.cfg.lr, self.cfg.weight_decay)
+        if self.cfg.schedule == "constant":
+            return optimiser
+        total = int(self.trainer.estimated_stepping_batches)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimiser, partial(warmup_cosine, warmup=self.cfg.warmup_steps, total=total)
+        )
+        return {"optimizer": optimiser, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
 class ProgressBar(TQDMProgressBar):
@@ -445,6 +471,8 @@ def _train(
         last,
         _RunEarlyStopping(monitor="val/loss", patience=t.patience, check_finite=True),
     ]
+    if t.schedule != "constant" and t.logger != "none":
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
     if t.progress:
         callbacks.append(ProgressBar())
     precision = resolve_precision(t.precision, t.device)

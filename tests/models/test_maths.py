@@ -1,5 +1,6 @@
 """Values against closed forms and torch.distributions, not just shapes."""
 
+import itertools
 import math
 
 import pytest
@@ -196,3 +197,12 @@ def test_auto_precision_is_bf16_only_where_the_hardware_has_it(monkeypatch):
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
     assert resolve_precision("auto", "cpu") == "32-true"
     assert resolve_precision("auto", "mps") == "32-true"
+
+
+def test_warmup_cosine_rises_linearly_then_falls_to_zero():
+    from repvae.training import warmup_cosine
+
+    factors = [warmup_cosine(step, warmup=4, total=12) for step in range(13)]
+    assert factors[:4] == [0.25, 0.5, 0.75, 1.0]
+    assert factors[4] == 1.0 and factors[8] == pytest.approx(0.5) and factors[12] == 0.0
+    assert all(a >= b for a, b in itertools.pairwise(factors[3:]))

@@ -79,6 +79,7 @@ PRESETS: Registry[Preset] = Registry("--model", "model preset")
 AUTO_ARCHITECTURE = "auto"
 NO_HEAD = "none"
 DEVICES = ("auto", "cpu", "cuda", "gpu", "mps")
+SCHEDULES = ("constant", "cosine")
 LOGGERS = ("csv", "tensorboard", "none")
 # "auto": bf16 mixed precision where the CPU or GPU computes bfloat16 natively, fp32 elsewhere;
 # the rest are Lightning's settings that need no extra package (transformer-engine does)
@@ -211,6 +212,10 @@ class TrainConfig:
     strategy: str = "auto"
     patience: int = 5
     kl_warmup_steps: int = 0
+    # learning rate over training: constant, or a linear warm-up over warmup_steps followed by
+    # a cosine decay to zero at the last step (warm-up + cosine, per step)
+    schedule: str = "constant"
+    warmup_steps: int = 0
     max_steps: int = -1
     train_subset: int | None = None
     # Semi-supervised models: how many training labels they may see (class-balanced, seeded
@@ -237,6 +242,8 @@ class TrainConfig:
         choice("train.device", self.device, DEVICES)
         choice("train.logger", self.logger, LOGGERS)
         choice("train.precision", self.precision, PRECISIONS)
+        choice("train.schedule", self.schedule, SCHEDULES)
+        require("train.warmup_steps", self.warmup_steps >= 0, "must be >= 0")
 
 
 def check_finite(section: str, values: object) -> None:
