@@ -120,7 +120,7 @@ def test_one_value_given_twice_differently_or_placed_without_a_quantity_is_refus
         read_published(_write(tmp_path / "p.csv", columns, [bad_latent]))
 
 
-@pytest.mark.parametrize("name", ["flexible", "pixelvae", "semisupervised"])
+@pytest.mark.parametrize("name", ["flexible", "pixelvae", "semisupervised", "aevae"])
 def test_every_placed_value_stands_beside_a_method_its_study_trains(name):
     study_file = builtin_study(name)
     study = load_study(study_file)

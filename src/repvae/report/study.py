@@ -76,9 +76,11 @@ def write_markdown(path: Path, title: str, protocol: str, sections: list[tuple[s
     return path
 
 
-def figure_link(path: Path, base: Path) -> str:
+def figure_link(path: Path, base: Path, caption: str = "") -> str:
+    """A figure, under its caption where its picture does not say what it shows."""
     relative = path.relative_to(base)
-    return f"![{relative.with_suffix('')}]({relative})"
+    link = f"![{relative.with_suffix('')}]({relative})"
+    return f"*{caption}*\n\n{link}" if caption else link
 
 
 def report_study(
@@ -205,20 +207,21 @@ def study_report(
                 + markdown_table(nested, columns),
             )
         )
-    figures = accuracy_figures(probe_rows, published, study_dir)
+    figures = [(path, "") for path in accuracy_figures(probe_rows, published, study_dir)]
     # figures that read run folders: imported runs (trained elsewhere) have none here
     local = [r for r in rows if run_finished(study_dir, r["run"])]
     figures += latent_scatters([r for r in local if r["metric"] == "accuracy"], study_dir)
     if "information" in ev.metrics:
-        figures += spectra_figure(local, study_dir)
+        figures += [(path, "") for path in spectra_figure(local, study_dir)]
     if "pictures" in ev.metrics:  # each method's pictures (first seed), as the study lists them
-        for r in first_runs(local).values():
+        for (dataset, method), r in first_runs(local).items():
             for name in study.pictures:
                 path = study_dir / "runs" / r["run"] / "evaluation" / f"{name}.png"
                 if path.exists():
-                    figures.append(path)
+                    figures.append((path, f"{dataset}, {method}: {name.replace('_', ' ')}"))
     if figures:
-        sections.append(("Figures", "\n\n".join(figure_link(p, study_dir) for p in figures)))
+        links = [figure_link(path, study_dir, caption) for path, caption in figures]
+        sections.append(("Figures", "\n\n".join(links)))
     if rows:
         table, columns = run_table(rows)
         every = f"{len(rows)} results: every run, representation, prefix, probe and metric"
@@ -279,9 +282,12 @@ def training_settings(study: Study, overrides: dict[str, Any]) -> str:
     return ", ".join(f"{k}={getattr(train, k)}" for k in keys if getattr(train, k) is not None)
 
 
-def latent_scatters(rows: list[dict[str, Any]], study_dir: Path, points: int = 2000) -> list[Path]:
+def latent_scatters(
+    rows: list[dict[str, Any]], study_dir: Path, points: int = 2000
+) -> list[tuple[Path, str]]:
     """Test-set MAP codes of the separately trained models, one panel per latent size (2-D
-    directly, larger sizes projected with PCA), one figure per dataset x method.
+    directly, larger sizes projected with PCA), one figure per dataset x method, each returned
+    with its caption.
 
     The points are a seeded random pick: test sets stored class by class (image folders) would
     otherwise show only their first classes."""
@@ -315,7 +321,7 @@ def latent_scatters(rows: list[dict[str, Any]], study_dir: Path, points: int = 2
             if panels:
                 path = study_dir / f"latent_{_file_name(dataset)}_{_file_name(method)}.png"
                 scatter_grid(panels, path, class_names=data_cache[dataset][0].class_names)
-                paths.append(path)
+                paths.append((path, f"{dataset}, {method}: test-set MAP codes in 2-D"))
     return paths
 
 
