@@ -105,6 +105,9 @@ def report_study(
     specs = study.runs(meta.get("overrides") or {})
     import_results(study_dir, specs, list(imports))
     rows = collect(study, specs, study_dir)
+    # rows imported from a results.csv older than its replaces column: the study knows
+    nested = {s.id: s.replaces for s in specs}
+    rows = [{**r, "replaces": r["replaces"] or nested.get(r["run"], "")} for r in rows]
     provenance = provenance_table(study_dir, specs, meta, rows)
     markdown_path = study_report(
         study,
@@ -203,7 +206,7 @@ def study_report(
                 "Nested models against the separately trained ones they replace",
                 "*Probe accuracy of each prefix m minus that of the separately trained model of "
                 "size m (points, means over seeds); training seconds of the nested model against "
-                "the sum over sizes of the separate models', and their ratio.*\n\n"
+                "the sum of the separate models' over the sizes trained, and their ratio.*\n\n"
                 + markdown_table(nested, columns),
             )
         )
