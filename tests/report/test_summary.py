@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from repvae.report.summary import nested_table, summary_sections, summary_table
+from repvae.report.summary import PM, nested_table, summary_sections, summary_table
 from repvae.studies.published import Published
 
 
@@ -69,7 +69,7 @@ def test_a_cell_holds_ours_the_published_value_and_the_difference_and_the_line_c
     assert columns == ["quantity", "M1", "M2 (labelled=100)", "source", "protocol"]
     line = _cells(table, "classifier_error_percent")
     # an accuracy beside an error becomes 100 − accuracy; the ± is the source's
-    assert line["M2 (labelled=100)"] == "26.00 / 11.97 ± 1.70 / +14.03"
+    assert line["M2 (labelled=100)"] == f"26.00 / 11.97{PM}1.70 / +14.03"
     assert (line["source"], line["protocol"]) == ("zhang2022 Table 6", "accuracy shown as error")
     assert _cells(table, "error_percent_100_labels") == {
         "quantity": "error_percent_100_labels",
@@ -114,7 +114,8 @@ def test_counts_averaged_over_seeds_keep_a_decimal_and_a_measurement_we_lack_sho
         for q in ("intrinsic_dimension", "inception_fid")
     ]
     table, _ = summary_table(rows, published, ["VAE", "LPVAE"], "")
-    assert _cells(table, "intrinsic_dimension")["VAE"] == "10.7 ± 0.5 / 9 / +1.7"  # not "11 ± 0"
+    # "10.7 ± 0.5", not "11 ± 0"
+    assert _cells(table, "intrinsic_dimension")["VAE"] == f"10.7{PM}0.5 / 9 / +1.7"
     assert _cells(table, "intrinsic_dimension")["LPVAE"] == "9"
     assert _cells(table, "inception_fid")["VAE"] == "— / 9.000"
 

@@ -234,6 +234,7 @@ def test_sigterm_to_a_parallel_study_stops_its_workers(tmp_path):
 
 def test_study_with_metrics_and_seeds_reports_a_summary_beside_published_values(tmp_path):
     from repvae.report.study import study_report
+    from repvae.report.summary import PM
     from repvae.studies.published import read_published
 
     spec = {
@@ -277,9 +278,9 @@ def test_study_with_metrics_and_seeds_reports_a_summary_beside_published_values(
     flat = re.sub(" +", " ", report)
     assert "| quantity | VAE (h=0) | LPVAE h=1 | source | protocol |" in flat
     bpd = next(line for line in flat.splitlines() if line.startswith("| bpd_elbo "))
-    assert f"{mean:.3f} ± {std:.3f} / 1.500 / {mean - 1.5:+.3f} | paper T2 |" in bpd
+    assert f"{mean:.3f}{PM}{std:.3f} / 1.500 / {mean - 1.5:+.3f} | paper T2 |" in bpd
     probe = next(line for line in flat.splitlines() if line.startswith("| linear (split) "))
-    assert " / 50.00 ± 0.50 / " in probe
+    assert f" / 50.00{PM}0.50 / " in probe
     assert "mean ± std over seeds [0, 1]" in report
     # the protocol line states the training the runs had, --set overrides included
     overridden = study_report(

@@ -30,6 +30,9 @@ SECTION_TITLES = {
 }
 _SECTION_ORDER = ("map", "sample", "samples", "dist")
 _COUNTS = ("intrinsic_dimension", "active_units")
+# "±" joined to its numbers by no-break spaces: a narrow cell "ours / published / difference"
+# wraps at the slashes only, one number (± its spread) a line
+PM = "\u00a0±\u00a0"
 
 
 def quantity(row: dict[str, Any]) -> str:
@@ -92,7 +95,7 @@ def in_our_units(p: Published) -> tuple[float, float | None]:
 def published_text(p: Published) -> str:
     value, pm = in_our_units(p)
     text = ("≈" if p.approximate else "") + fmt(p.our_quantity, value)
-    return text if pm is None else f"{text} ± {fmt(p.our_quantity, pm)}"
+    return text if pm is None else f"{text}{PM}{fmt(p.our_quantity, pm)}"
 
 
 def natural(name: str) -> tuple:
@@ -218,7 +221,7 @@ def _label(name: str, section: str) -> str:
 def _mean_text(name: str, values: list[float]) -> str:
     if len(values) == 1:
         return fmt(name, values[0])
-    return f"{fmt(name, float(np.mean(values)), True)} ± {fmt(name, float(np.std(values)), True)}"
+    return f"{fmt(name, float(np.mean(values)), True)}{PM}{fmt(name, float(np.std(values)), True)}"
 
 
 def summary_sections(
