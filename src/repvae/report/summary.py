@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,14 +121,6 @@ class _Line:
                 found.append(item)
 
 
-def _ours(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, int, str], list[float]]:
-    """(quantity, latent, method) -> our values, one per seed (run)."""
-    values: dict[tuple[str, int, str], list[float]] = defaultdict(list)
-    for r in rows:
-        values[(quantity(r), int(r["latent"]), r["method"])].append(float(r["value"]))
-    return values
-
-
 def _one_value_each(placed: list[Published], where: str) -> Published:
     """The published value of one cell; two sources may give it only if they agree."""
     numbers = {(p.value, p.pm) for p in placed}
@@ -136,6 +128,42 @@ def _one_value_each(placed: list[Published], where: str) -> Published:
         given = "; ".join(f"{p.citation}: {p.value} ± {p.pm}" for p in placed)
         raise ValueError(f"published values disagree for {where}: {given}")
     return placed[0]
+
+
+Values = dict[tuple[str, int, str], list[float]]  # (quantity, latent, method) -> one per seed
+
+
+def _placed(
+    published: Sequence[Published], ours: Values, latents: dict[str, set[int]], section: str
+) -> dict[tuple[str, int, str, str], list[Published]]:
+    """Where each published value stands in ``section``'s table: (quantity, latent, published
+    method if we do not train it, our method's column) -> the values given for that cell.
+
+    A probe accuracy stands only where this section measured that probe; any other quantity
+    stands in the OTHER section, at the sizes of ours that measured it (or, where we lack it,
+    at every size the method was trained at), within the sizes it is placed at."""
+    measured = {name for name, _, _ in ours}
+    placed: dict[tuple[str, int, str, str], list[Published]] = defaultdict(list)
+    for p in published:
+        if p.value is None or p.column not in latents:
+            continue
+        probe = is_accuracy(p.our_quantity)
+        if (probe and p.our_quantity not in measured) or (not probe and section != OTHER):
+            continue
+        sizes = {size for name, size, m in ours if (name, m) == (p.our_quantity, p.column)}
+        for latent in sorted(sizes or latents[p.column]):
+            if p.applies_to(latent):
+                theirs = p.method if p.beside else ""
+                placed[(p.our_quantity, latent, theirs, p.column)].append(p)
+    return placed
+
+
+def _cell(name: str, values: list[float] | None, p: Published) -> str:
+    """ours / published / ours − published (a dash where we have no value)."""
+    if values is None:
+        return f"— / {published_text(p)}"
+    gap = _signed(name, float(np.mean(values)) - in_our_units(p)[0], len(values) > 1)
+    return f"{_mean_text(name, values)} / {published_text(p)} / {gap}"
 
 
 def summary_table(
@@ -146,59 +174,39 @@ def summary_table(
 ) -> tuple[list[dict[str, str]], list[str]]:
     """The rows and columns of one dataset's table for ``section``: ``rows`` are that dataset's
     results, ``published`` the values shown with that dataset, ``methods`` the column order."""
-    ours = _ours(r for r in rows if section_of(r) == section)
-    measured = {name for name, _, _ in ours}
+    ours: Values = defaultdict(list)
+    for r in rows:
+        if section_of(r) == section:
+            ours[(quantity(r), int(r["latent"]), r["method"])].append(float(r["value"]))
     latents: dict[str, set[int]] = defaultdict(set)
     for r in rows:
         latents[r["method"]].add(int(r["latent"]))
-    lines: dict[tuple[str, int, str], _Line] = {}
-    for name, latent, _ in ours:
-        lines.setdefault((name, latent, ""), _Line(name, latent))
-
-    placed: dict[tuple[str, int, str, str], list[Published]] = defaultdict(list)
-    for p in published:
-        if p.value is None or p.column not in latents:
-            continue
-        if is_accuracy(p.our_quantity) and p.our_quantity not in measured:
-            continue  # a probe this study did not run, or not on this representation
-        if not is_accuracy(p.our_quantity) and section != OTHER:
-            continue
-        sizes = {lat for name, lat, m in ours if name == p.our_quantity and m == p.column}
-        for latent in sorted(sizes or latents[p.column]):
-            if p.applies_to(latent):
-                theirs = p.method if p.beside else ""
-                placed[(p.our_quantity, latent, theirs, p.column)].append(p)
-
-    for (name, latent, theirs, column), found in placed.items():
+    lines = {(name, latent, ""): _Line(name, latent) for name, latent, _ in ours}
+    for (name, latent, theirs, column), found in _placed(published, ours, latents, section).items():
         line = lines.setdefault((name, latent, theirs), _Line(name, latent, theirs))
         p = _one_value_each(found, f"{column}, {name} at latent {latent}")
         for each in found:
             line.cite(each)
-        if theirs:
-            line.cells[column] = published_text(p)
-            continue
-        values = ours.get((name, latent, column))
-        mine = "—" if values is None else _mean_text(name, values)
-        difference = ""
-        if values is not None:
-            gap = float(np.mean(values)) - in_our_units(p)[0]
-            difference = f" / {_signed(name, gap, len(values) > 1)}"
-        line.cells[column] = f"{mine} / {published_text(p)}{difference}"
+        values = None if theirs else ours.get((name, latent, column))
+        line.cells[column] = published_text(p) if theirs else _cell(name, values, p)
     for (name, latent, method), values in ours.items():
         lines[(name, latent, "")].cells.setdefault(method, _mean_text(name, values))
+    return _layout(list(lines.values()), published, methods, section)
 
-    several_sizes = len({line.latent for line in lines.values()}) > 1
-    cited = any(line.citations for line in lines.values())
-    present = {m for line in lines.values() for m in line.cells}
-    columns = ["quantity", *(["latent"] if several_sizes else [])]
+
+def _layout(
+    lines: list[_Line], published: Sequence[Published], methods: Sequence[str], section: str
+) -> tuple[list[dict[str, str]], list[str]]:
+    """The table of ``lines``: a latent column where sizes differ, the methods that have a
+    cell in ``methods``' order, source and protocol where anything is cited; a published
+    method's lines under the quantity it stands beside, in the published data's order."""
+    present = {m for line in lines for m in line.cells}
+    columns = ["quantity", *(["latent"] if len({line.latent for line in lines}) > 1 else [])]
     columns += [m for m in methods if m in present]
-    columns += ["source", "protocol"] if cited else []
-    table = []
-    # a published method's lines under the quantity it stands beside, in the published order
+    columns += ["source", "protocol"] if any(line.citations for line in lines) else []
     first = {p.method: i for i, p in reversed(list(enumerate(published)))}
-    for line in sorted(
-        lines.values(), key=lambda x: (natural(x.name), x.latent, first.get(x.theirs, -1))
-    ):
+    table = []
+    for line in sorted(lines, key=lambda x: (natural(x.name), x.latent, first.get(x.theirs, -1))):
         label = _label(line.name, section)
         out = {
             "quantity": f"{label}: {line.theirs} (published)" if line.theirs else label,
