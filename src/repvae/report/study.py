@@ -210,20 +210,9 @@ def study_report(
                 + markdown_table(nested, columns),
             )
         )
-    figures = [(path, "") for path in accuracy_figures(probe_rows, published, study_dir)]
-    # figures that read run folders: imported runs (trained elsewhere) have none here
-    local = [r for r in rows if run_finished(study_dir, r["run"])]
-    figures += latent_scatters([r for r in local if r["metric"] == "accuracy"], study_dir)
-    if "information" in ev.metrics:
-        figures += [(path, "") for path in spectra_figure(local, study_dir)]
-    if "pictures" in ev.metrics:  # each method's pictures (first seed), as the study lists them
-        for (dataset, method), r in first_runs(local).items():
-            for name in study.pictures:
-                path = study_dir / "runs" / r["run"] / "evaluation" / f"{name}.png"
-                if path.exists():
-                    figures.append((path, f"{dataset}, {method}: {name.replace('_', ' ')}"))
+    figures = study_figures(study, rows, published, study_dir)
     if figures:
-        links = [figure_link(path, study_dir, caption) for path, caption in figures]
+        links = [figure_link(path, study_dir, note) for path, note in figures]
         sections.append(("Figures", "\n\n".join(links)))
     if rows:
         table, columns = run_table(rows)
@@ -232,6 +221,30 @@ def study_report(
     if provenance:
         sections.append(("Provenance", provenance))
     return write_markdown(study_dir / "results.md", study.title or study.name, protocol, sections)
+
+
+def study_figures(
+    study: Study,
+    rows: list[dict[str, Any]],
+    published: list[Published] | tuple[Published, ...],
+    study_dir: Path,
+) -> list[tuple[Path, str]]:
+    """The report's figures, each with its caption where its picture does not name its method:
+    accuracy against latent size, then those that read run folders (imported runs, trained
+    elsewhere, have none here): latent scatters, spectra, each method's pictures."""
+    probe_rows = [r for r in rows if r["metric"] == "accuracy"]
+    figures = [(path, "") for path in accuracy_figures(probe_rows, published, study_dir)]
+    local = [r for r in rows if run_finished(study_dir, r["run"])]
+    figures += latent_scatters([r for r in local if r["metric"] == "accuracy"], study_dir)
+    if "information" in study.evaluate.metrics:
+        figures += [(path, "") for path in spectra_figure(local, study_dir)]
+    if "pictures" in study.evaluate.metrics:  # each method's first run, the pictures listed
+        for (dataset, method), r in first_runs(local).items():
+            for name in study.pictures:
+                path = study_dir / "runs" / r["run"] / "evaluation" / f"{name}.png"
+                if path.exists():
+                    figures.append((path, f"{dataset}, {method}: {name.replace('_', ' ')}"))
+    return figures
 
 
 def accuracy_figures(
