@@ -180,10 +180,13 @@ def test_sections_name_the_published_dataset_and_list_claims_without_a_number():
         study="s",
         our_dataset="cifar10",
     )
-    text = summary_sections(rows, [cifar, claim], ["InfoVAE"], "Budget quick.")
+    text = summary_sections(rows, [cifar, claim], ["InfoVAE"], "seed 0", "Budget quick.")
     assert "### cifar10-jpeg: MAP codes (posterior means)" in text
     assert "### cifar10-jpeg: other measurements" in text
-    assert text.count("*Budget quick. Published values are for cifar10.*") == 2
+    caption = "ours (seed 0) / published / ours − published; accuracies in %. Budget quick."
+    assert text.count(f"*Each cell: {caption} Published values are for cifar10.*") == 2
+    alone = summary_sections(rows, [], ["InfoVAE"], "seed 0", "Budget quick.")
+    assert "*Each cell: ours (seed 0); accuracies in %. Budget quick.*" in alone
     assert "| mlp (cv5) | 50.00 / 53.00 / -3.00 |" in re.sub(" +", " ", text)
     assert "- slides MRL, M-InfoVAE (m in 2..128): keeps up (no number)" in text
 

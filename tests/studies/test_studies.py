@@ -164,7 +164,7 @@ def test_run_experiment_then_self_contained_report(tmp_path, capsys):
     capsys.readouterr()
     assert main(["report", str(out)]) == 0
     page = (out / "results.html").read_text()
-    assert "<table>" in page and "Summary: ours beside" in page and "Provenance" in page
+    assert "<table>" in page and "<h2>Summary</h2>" in page and "Provenance" in page
     assert "<details>" in page  # every run's results, folded
     images = re.findall(r'<img [^>]*src="([^"]+)"', page)
     assert len(images) == 3  # accuracy vs latent, latent scatters of VAE and InfoVAE

@@ -190,14 +190,12 @@ def study_report(
     )
     seeds = sorted({int(r["seed"]) for r in rows})
     ours = f"mean ± std over seeds {seeds}" if len(seeds) > 1 else f"seed {min(seeds, default=0)}"
-    caption = (
-        f"Each cell: ours ({ours}) / published / ours − published; accuracies in %. "
-        f"Budget {budget or 'default'}: {training}{probe_images if ev.probes else ''}."
-    )
+    spent = f"Budget {budget or 'default'}: {training}{probe_images if ev.probes else ''}."
     # The study's method labels in their listed order, then swept variants in run order.
     order = list(dict.fromkeys([*study.labels.values(), *(r["method"] for r in rows)]))
-    summary = summary_sections(rows, published, order, caption)
-    sections = [("Summary: ours beside the published values", summary)]
+    summary = summary_sections(rows, published, order, ours, spent)
+    heading = "Summary: ours beside the published values" if published else "Summary"
+    sections = [(heading, summary)]
     probe_rows = [r for r in rows if r["metric"] == "accuracy"]
     nested, columns = nested_table(probe_rows)
     if nested:

@@ -236,15 +236,19 @@ def summary_sections(
     rows: list[dict[str, Any]],
     published: Sequence[Published],
     methods: Sequence[str],
-    caption: str,
+    ours: str,
+    budget: str,
 ) -> str:
-    """Every dataset's tables, each under its own heading and caption, then the published
-    claims without a number."""
+    """Every dataset's tables, each under its own heading and a caption that says what a cell
+    holds (``ours``: over what it is a mean) and the ``budget``, then the published claims
+    without a number."""
     out = []
     for dataset in sorted({r["dataset"] for r in rows}):
         mine = [r for r in rows if r["dataset"] == dataset]
         shown = [p for p in published if p.shown_with(dataset)]
         renamed = sorted({p.compared_dataset for p in shown} - {dataset, ANY_DATASET})
+        cell = f"ours ({ours}) / published / ours − published" if shown else f"ours ({ours})"
+        caption = f"Each cell: {cell}; accuracies in %. {budget}"
         note = f" Published values are for {', '.join(renamed)}." if renamed else ""
         for section in sorted({section_of(r) for r in mine}, key=_section_key):
             table, columns = summary_table(mine, shown, methods, section)
