@@ -168,6 +168,8 @@ def cmd_study(args: argparse.Namespace) -> int:
     overrides = dict(parse_override(s) for s in args.set)
     if getattr(args, "dataset", None):
         overrides["data.name"] = args.dataset
+    if args.image_size:
+        overrides["data.image_size"] = args.image_size
     if args.data_root:
         overrides["data.root"] = str(args.data_root)
     dataset = overrides.get("data.name")
@@ -468,6 +470,7 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--budget", help="named budget of the study (e.g. quick, standard, full)")
         s.add_argument("--workers", type=int, default=1, help="runs trained in parallel processes")
         s.add_argument("--data-root", type=Path)
+        s.add_argument("--image-size", type=int, help="sets data.image_size (resizes images)")
         s.add_argument("--out", type=Path, help="study folder (default studies/<name>-<budget>)")
         s.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
         s.add_argument(

@@ -16,6 +16,7 @@ from repvae.data import ImageData, load_dataset
 from repvae.evaluate import fid
 from repvae.evaluate.fid import (
     DOMAIN_NOTE,
+    METRIC,
     InceptionUnavailable,
     classifier_accuracy,
     domain_features,
@@ -28,6 +29,7 @@ from repvae.evaluate.fid import (
     train_domain_classifier,
 )
 from repvae.models import VAE
+from repvae.models.autoencoder import Autoencoder
 
 
 def random_cov(d: int, seed: int) -> np.ndarray:
@@ -152,10 +154,31 @@ def test_fid_report_is_json_ready_and_caps_n(
     assert report["classifier"]["test_accuracy"] > 0.8
     # An untrained VAE's blurry samples are far from the data; train vs test images are close.
     assert report["domain_fid"] > 5 * report["domain_fid_reference"] > 0
-    assert report["inception_fid"] is None
+    # an untrained decoder's reconstructions are blurred images too: far from the test images
+    assert report["domain_fid_reconstructions"] > 5 * report["domain_fid_reference"]
+    assert report["samples_missing"] is None
+    assert report["inception_fid"] is None and report["inception_fid_reconstructions"] is None
     assert "pip install pytorch-fid" in report["inception_fid_missing"]
     again = fid_report(model, digits, n=100, seed=0, cache_dir=cache, device="cpu", inception=False)
     assert again["n"] == 100 and again["inception_fid_missing"] == "skipped (inception=False)"
+
+
+def test_a_model_without_a_prior_gets_the_fid_of_its_reconstructions_alone(
+    digits: ImageData, cache: Path
+) -> None:
+    torch.manual_seed(0)
+    ae = Autoencoder(ModelConfig(family="ae", latent_dim=4, hidden=16), digits.shape).eval()
+    report = fid_report(ae, digits, n=200, seed=0, cache_dir=cache, device="cpu", inception=False)
+    assert report["domain_fid"] is None and "no prior" in report["samples_missing"]
+    assert report["domain_fid_reconstructions"] > 0
+    assert METRIC.headline(report) == {
+        "domain_fid_reconstructions": report["domain_fid_reconstructions"],
+        "domain_fid_reference": report["domain_fid_reference"],
+    }
+    # perfect reconstructions are at distance zero: the test images against themselves
+    ae.reconstruct = lambda x, prefix=None, generator=None: x  # type: ignore[method-assign]
+    again = fid_report(ae, digits, n=200, seed=0, cache_dir=cache, device="cpu", inception=False)
+    assert abs(again["domain_fid_reconstructions"]) < 1e-6
 
 
 def test_pytorch_fid_backend_gets_vetted_weights_and_never_downloads(

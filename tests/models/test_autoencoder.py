@@ -74,7 +74,9 @@ def test_trains_embeds_and_evaluates_with_what_does_not_apply_skipped(tmp_path, 
     evaluation = run_dir / "evaluation"
     likelihood = json.loads((evaluation / "likelihood.json").read_text())
     assert likelihood["skipped"].startswith("the ae family: a deterministic autoencoder defines")
-    assert "no prior" in json.loads((evaluation / "fid.json").read_text())["skipped"]
+    fid = json.loads((evaluation / "fid.json").read_text())  # of reconstructions alone
+    assert "no prior" in fid["samples_missing"] and fid["domain_fid"] is None
+    assert fid["domain_fid_reconstructions"] > 0
     information = json.loads((evaluation / "information.json").read_text())
     assert information["mutual_information"] is None and information["intrinsic_dimension"] >= 1
     pictures = json.loads((evaluation / "pictures.json").read_text())["figures"]

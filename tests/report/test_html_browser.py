@@ -1,6 +1,6 @@
-"""The HTML report in a real browser (headless Chromium): every figure loads offline, the table
-renders, and a screenshot is saved. Skipped, with the reason, where Chromium is absent;
-.ci/run installs it."""
+"""The HTML report in a real browser (headless Chromium): every figure loads offline, the tables
+render (the long one folded until opened), and a screenshot is saved. Skipped, with the reason,
+where Chromium is absent; .ci/run installs it."""
 
 import json
 import re
@@ -13,6 +13,7 @@ import pytest
 
 from repvae.plots.figures import accuracy_vs_latent, latent_scatter
 from repvae.report.html import markdown_to_html
+from repvae.report.study import collapsed
 from repvae.report.tables import markdown_table
 
 CHROMIUM = (
@@ -29,8 +30,11 @@ document.getElementById("r").onload = () => {
   const d = document.getElementById("r").contentDocument;
   const images = [...d.images];
   const loaded = images.filter(i => i.complete && i.naturalWidth > 0).length;
+  const folded = [...d.querySelectorAll("details")];
   const report = {images: images.length, loaded: loaded,
-                  tables: d.querySelectorAll("table").length, title: d.title};
+                  tables: d.querySelectorAll("table").length, title: d.title,
+                  folded: folded.filter(e => !e.open && e.querySelector("table")).length,
+                  shown: [...d.querySelectorAll("table")].filter(t => t.checkVisibility()).length};
   document.body.setAttribute("data-report", JSON.stringify(report));
 };
 </script></body></html>"""
@@ -63,8 +67,10 @@ def _small_report(folder: Path) -> Path:
     rng = np.random.default_rng(0)
     latent_scatter(rng.normal(size=(300, 2)), rng.integers(0, 10, 300), folder / "latent.png")
     table = markdown_table(rows, ["method", "latent", "accuracy"])
+    every = collapsed("every run", table)  # folded: shown when the reader opens it
     (folder / "results.md").write_text(
-        f"# A study\n\n{table}\n\n![accuracy](accuracy.png)\n\n![latent](latent.png)\n"
+        f"# A study\n\n{table}\n\n![accuracy](accuracy.png)\n\n![latent](latent.png)\n\n"
+        f"## Every run\n\n{every}\n"
     )
     return markdown_to_html(folder / "results.md")
 
@@ -82,7 +88,14 @@ def _rendered(tmp_path: Path) -> dict:
 
 def test_report_renders_offline_with_every_image(tmp_path):
     page = _small_report(tmp_path)
-    assert _rendered(tmp_path) == {"images": 2, "loaded": 2, "tables": 1, "title": "A study"}
+    assert _rendered(tmp_path) == {
+        "images": 2,
+        "loaded": 2,
+        "tables": 2,
+        "title": "A study",
+        "folded": 1,
+        "shown": 1,
+    }
 
     shot = tmp_path / "report.png"
     _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri())

@@ -132,29 +132,6 @@ def test_builtin_flexible_study_is_valid():
         builtin_study("nope")
 
 
-def test_cost_table_compares_each_nested_model_with_its_own_family():
-    from repvae.report.study import cost_table
-
-    rows = [
-        {"run": "a", "dataset": "d", "method": "VAE", "train_seconds": 10.0},
-        {"run": "b", "dataset": "d", "method": "VAE", "train_seconds": 30.0},
-        {"run": "c", "dataset": "d", "method": "InfoVAE", "train_seconds": 50.0},
-        {"run": "m", "dataset": "d", "method": "M-VAE", "train_seconds": 20.0, "replaces": "VAE"},
-        {
-            "run": "n",
-            "dataset": "d",
-            "method": "M-Info",
-            "train_seconds": 25.0,
-            "replaces": "InfoVAE",
-        },
-    ]
-    table = {r["nested model"]: r for r in cost_table(rows)}
-    assert table["M-VAE"]["their train s (sum)"] == 40.0
-    assert table["M-VAE"]["ratio"] == "0.50"
-    assert table["M-Info"]["their train s (sum)"] == 50.0
-    assert table["M-Info"]["ratio"] == "0.50"
-
-
 def test_run_folder_with_another_configuration_is_not_reused(tmp_path):
     study = Study.from_dict({**TINY, "grid": [{"model": ["vae"], "model.latent_dim": [2]}]})
     run_study(study, tmp_path, budget="quick", log=lambda _: None)
@@ -187,7 +164,8 @@ def test_run_experiment_then_self_contained_report(tmp_path, capsys):
     capsys.readouterr()
     assert main(["report", str(out)]) == 0
     page = (out / "results.html").read_text()
-    assert "<table>" in page and "Probe accuracy" in page and "Provenance" in page
+    assert "<table>" in page and "<h2>Summary</h2>" in page and "Provenance" in page
+    assert "<details>" in page  # every run's results, folded
     images = re.findall(r'<img [^>]*src="([^"]+)"', page)
     assert len(images) == 3  # accuracy vs latent, latent scatters of VAE and InfoVAE
     assert all(src.startswith("data:image/png;base64,") for src in images)
@@ -255,7 +233,9 @@ def test_sigterm_to_a_parallel_study_stops_its_workers(tmp_path):
 
 
 def test_study_with_metrics_and_seeds_reports_a_summary_beside_published_values(tmp_path):
-    from repvae.report.study import pivot_table, read_published, summary_table
+    from repvae.report.study import study_report
+    from repvae.report.summary import PM
+    from repvae.studies.published import read_published
 
     spec = {
         **TINY,
@@ -281,40 +261,33 @@ def test_study_with_metrics_and_seeds_reports_a_summary_beside_published_values(
     assert metrics[("digits-lpvae-h1-latent_dim3-seed1", "intrinsic_dimension")] <= 3
     published = tmp_path / "published.csv"
     published.write_text(
-        "dataset,method,quantity,value,where,note\n"
-        "digits,LPVAE h=1,bpd_elbo,1.5,test,\n"
-        'digits,LPVAE h=1,"linear probe, map (split)",0.5,test,\n'
+        "source,table,dataset,method,setting,quantity,value,pm,note,study,our_method,our_quantity\n"
+        "paper,T2,digits,LPVAE,,BPD,1.5,,,tiny,LPVAE h=1,bpd_elbo\n"
+        'paper,T2,digits,LPVAE,,linear probe,50,0.5,,tiny,LPVAE h=1,"linear probe, map (split)"\n'
     )
-    table = summary_table(rows, read_published(published))
-    line = next(t for t in table if t["method"] == "LPVAE h=1" and t["quantity"] == "bpd_elbo")
     values = [metrics[(f"digits-lpvae-h1-latent_dim3-seed{s}", "bpd_elbo")] for s in (0, 1)]
-    mean = sum(values) / 2
-    assert line["seeds"] == 2 and line["published"] == "1.500"
-    assert line["ours (mean ± std)"].startswith(f"{mean:.3f} ± ")
-    assert line["difference"] == f"{mean - 1.5:.3f}"
-    probe = next(
-        t for t in table if t["quantity"] == "linear probe, map (split)" and t["published"]
-    )
-    assert probe["published"] == "50.00"
-    pivot, columns = pivot_table(table, ["VAE (h=0)", "LPVAE h=1"])
-    assert columns == ["dataset", "quantity", "VAE (h=0)", "LPVAE h=1"]
-    assert pivot[0]["quantity"] == "seeds (runs averaged)" and pivot[0]["LPVAE h=1"] == 2
-    bpd = next(line for line in pivot if line["quantity"] == "bpd_elbo")
-    assert bpd["LPVAE h=1"].endswith(" [1.500]") and "[" not in bpd["VAE (h=0)"]
+    mean, std = sum(values) / 2, abs(values[0] - values[1]) / 2
     # the report's summary lists methods as the study's labels do, whatever the run order
-    from repvae.report.study import study_report
-
     report = study_report(
-        Study.from_dict(spec), rows[::-1], tmp_path, budget=None, published_csv=published
+        Study.from_dict(spec),
+        rows[::-1],
+        tmp_path,
+        budget=None,
+        published=read_published(published),
     ).read_text()
-    assert "| dataset | quantity | VAE (h=0) | LPVAE h=1 |" in re.sub(" +", " ", report)
+    flat = re.sub(" +", " ", report)
+    assert "| quantity | VAE (h=0) | LPVAE h=1 | source | protocol |" in flat
+    bpd = next(line for line in flat.splitlines() if line.startswith("| bpd_elbo "))
+    assert f"{mean:.3f}{PM}{std:.3f} / 1.500 / {mean - 1.5:+.3f} | paper T2 |" in bpd
+    probe = next(line for line in flat.splitlines() if line.startswith("| linear (split) "))
+    assert f" / 50.00{PM}0.50 / " in probe
+    assert "mean ± std over seeds [0, 1]" in report
     # the protocol line states the training the runs had, --set overrides included
     overridden = study_report(
         Study.from_dict(spec),
         rows,
         tmp_path,
         budget=None,
-        published_csv=published,
         overrides={"train.epochs": 7, "model.beta": 2.0},
     ).read_text()
     assert "epochs=7" in overridden and "epochs=7" not in report
@@ -368,9 +341,6 @@ def test_builtin_semisupervised_study_is_valid():
     assert [s.config.train.labelled for s in specs] == [100, 600, 1000, 3000, None]
     assert [s.config.model.family for s in specs] == ["m2"] * 4 + ["vae"]
     assert specs[0].method == "M2 (labelled=100)"
-    published = builtin_study("semisupervised").with_name("semisupervised_published.csv")
-    methods = {line.split(",")[1] for line in published.read_text().splitlines()[1:]}
-    assert methods == {s.method for s in specs}  # every published row has a run to sit beside
 
 
 def test_runs_trained_elsewhere_join_the_report_through_their_results_csv(tmp_path):
@@ -393,10 +363,11 @@ def test_runs_trained_elsewhere_join_the_report_through_their_results_csv(tmp_pa
     report_study(part, [whole / "results.csv"])
 
     def tables(folder: Path) -> str:  # the numbers; figures and provenance differ by design
-        return (folder / "results.md").read_text().split("## Figures")[0]
+        sections = (folder / "results.md").read_text().split("\n## ")
+        return "\n## ".join(s for s in sections if not s.startswith(("Figures", "Provenance")))
 
     assert tables(part) == tables(whole)
-    assert "seeds (runs averaged) | 2" in re.sub(" +", " ", tables(part))
+    assert "mean ± std over seeds [0, 1]" in tables(part)
     provenance = (part / "results.md").read_text().split("## Provenance")[1]
     assert "1 trained in another study folder" in provenance
     with open(whole / "results.csv") as a, open(part / "results.csv") as b:

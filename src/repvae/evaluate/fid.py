@@ -32,7 +32,7 @@ from torch.nn import functional as F
 
 from repvae.data import ImageData
 from repvae.data.paths import data_root
-from repvae.evaluate.metric import Context, Metric, Result, skipped, values_at
+from repvae.evaluate.metric import Context, Metric, Result, values_at
 from repvae.evaluate.probes import _one_cpu_thread
 from repvae.models import Model
 
@@ -358,6 +358,33 @@ def _subset(images: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
     return images if n >= len(images) else images[torch.randperm(len(images), generator=gen)[:n]]
 
 
+def _generated(
+    model: Model, test: torch.Tensor, n: int, seed: int
+) -> tuple[dict[str, torch.Tensor], str | None]:
+    """uint8 images of the model to compare with ``test``: ``n`` seeded prior samples (if the
+    model generates; else the reason it does not) and the reconstructions of ``test``."""
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    images: dict[str, torch.Tensor] = {}
+    if model.capabilities.generates:
+        sizes = [min(_BATCH, n - i) for i in range(0, n, _BATCH)]
+        images["samples"] = torch.cat(
+            [_to_uint8(model.sample(b, generator=gen)).cpu() for b in sizes]
+        )
+    with torch.no_grad():
+        images["reconstructions"] = torch.cat(
+            [
+                _to_uint8(model.reconstruct(b.to(device), generator=gen)).cpu()
+                for b in test.split(_BATCH)
+            ]
+        )
+    model.train(was_training)
+    why_not = None if model.capabilities.generates else model.capabilities.why_not("generates")
+    return images, why_not
+
+
 def fid_report(
     model: Model,
     data: ImageData,
@@ -368,13 +395,16 @@ def fid_report(
     device: str | torch.device | None = None,
     inception: bool = True,
 ) -> dict:
-    """Domain FID of ``n`` seeded prior samples against the test images, JSON-ready.
+    """Domain FID of ``n`` seeded prior samples, and of the reconstructions of ``n`` test
+    images, against those test images; JSON-ready.
 
-    ``n`` is capped at the test-set size; test images are a seeded subset when ``n`` is smaller.
-    ``domain_fid_reference`` (train vs test images, same ``n``) is the floor to read
-    ``domain_fid`` against. domain FID: not comparable with Inception FID. The classifier is
-    trained once per dataset with `CLASSIFIER_SEED` (cached in ``cache_dir``), independent of
-    ``seed``. ``inception=False`` skips Inception FID, which takes long on CPU.
+    A model that does not generate (no prior: the deterministic autoencoder) gets the FID of
+    its reconstructions alone; ``samples_missing`` says why. ``n`` is capped at the test-set size;
+    test images are a seeded subset when ``n`` is smaller. ``domain_fid_reference`` (train vs
+    test images, same ``n``) is the floor to read ``domain_fid`` against. domain FID: not
+    comparable with Inception FID. The classifier is trained once per dataset with
+    `CLASSIFIER_SEED` (cached in ``cache_dir``), independent of ``seed``. ``inception=False``
+    skips Inception FID, which takes long on CPU.
     """
     start = time.perf_counter()
     n_used = min(n, len(data.test))
@@ -382,22 +412,20 @@ def fid_report(
     from_cache = weights.exists()
     classifier = load_or_train_domain_classifier(data, cache_dir, device=device)
 
-    model_device = next(model.parameters()).device
-    sample_gen = torch.Generator(device=model_device).manual_seed(seed)
-    was_training = model.training
-    model.eval()
-    sizes = [min(_BATCH, n_used - i) for i in range(0, n_used, _BATCH)]
-    samples = torch.cat([_to_uint8(model.sample(b, generator=sample_gen)).cpu() for b in sizes])
-    model.train(was_training)
-
     subset_gen = torch.Generator().manual_seed(seed)
     test = _subset(data.test.images, n_used, subset_gen)
     train = _subset(data.train.images, n_used, subset_gen)
+    images, samples_missing = _generated(model, test, n_used, seed)
     test_stats = _stats(classifier, test)
+    domain = {
+        name: frechet_distance(*_stats(classifier, x), *test_stats) for name, x in images.items()
+    }
     report: dict = {
         "note": DOMAIN_NOTE,
-        "domain_fid": frechet_distance(*_stats(classifier, samples), *test_stats),
+        "domain_fid": domain.get("samples"),
+        "domain_fid_reconstructions": domain["reconstructions"],
         "domain_fid_reference": frechet_distance(*_stats(classifier, train), *test_stats),
+        "samples_missing": samples_missing,
         "n": n_used,
         "seed": seed,
         "classifier": {
@@ -408,11 +436,14 @@ def fid_report(
             "epochs": CLASSIFIER_EPOCHS,
         },
         "inception_fid": None,
+        "inception_fid_reconstructions": None,
         "inception_fid_missing": "skipped (inception=False)",
     }
     if inception:
         try:
-            report["inception_fid"] = inception_fid(samples, test, device=device)
+            for name, x in images.items():
+                key = "inception_fid" if name == "samples" else f"inception_fid_{name}"
+                report[key] = inception_fid(x, test, device=device)
             report["inception_fid_missing"] = None
         except InceptionUnavailable as exc:
             report["inception_fid_missing"] = str(exc)
@@ -421,40 +452,45 @@ def fid_report(
 
 
 def _fid(ctx: Context) -> Result:
-    model = ctx.run.model
-    if not model.capabilities.generates:
-        return skipped(f"the {model.family} family: {model.capabilities.why_not('generates')}")
     cache = data_root(ctx.run.config.data.root) / "fid-classifiers"
     return fid_report(
-        model, ctx.data, n=ctx.settings.fid_samples, seed=ctx.settings.seed, cache_dir=cache
+        ctx.run.model, ctx.data, n=ctx.settings.fid_samples, seed=ctx.settings.seed, cache_dir=cache
     )
 
 
 def _summary(result: Result) -> list[str]:
-    if "skipped" in result:
+    if "skipped" in result:  # written by an earlier version for a model without a prior
         return [f"  FID skipped: {result['skipped']}"]
-    lines = [
-        f"  domain FID ({result['n']} samples; {result['note']}): {result['domain_fid']:.3f} "
-        f"(train vs test images: {result['domain_fid_reference']:.3f}; domain classifier "
-        f"accuracy {100 * result['classifier']['test_accuracy']:.2f}%)"
-    ]
-    if result.get("inception_fid") is not None:
-        lines.append(f"  Inception FID: {result['inception_fid']:.3f}")
-    else:
+    lines = [f"  {result['n']} images each; {result['note']}"]
+    if result.get("samples_missing"):
+        lines.append(f"  no samples: {result['samples_missing']}")
+    for images, suffix in (("samples", ""), ("reconstructions", "_reconstructions")):
+        domain, inception = result.get(f"domain_fid{suffix}"), result.get(f"inception_fid{suffix}")
+        if domain is not None:
+            line = f"  FID of {images}: domain {domain:.3f}"
+            lines.append(line + ("" if inception is None else f", Inception {inception:.3f}"))
+    lines.append(
+        f"  domain FID of train vs test images: {result['domain_fid_reference']:.3f} (domain "
+        f"classifier accuracy {100 * result['classifier']['test_accuracy']:.2f}%)"
+    )
+    if result.get("inception_fid_missing"):
         lines.append(f"  Inception FID: not computed: {result['inception_fid_missing']}")
     return lines
 
 
 # domain FID: on the features of a classifier trained on the dataset itself, so it is not
-# comparable with Inception FID; the reference is the FID of training vs test images.
+# comparable with Inception FID; the reference is the FID of training vs test images. The
+# samples' FIDs are absent for a model that does not generate.
 METRIC = Metric(
     "fid",
     _fid,
     values_at(
         {
             "domain_fid": ("domain_fid",),
+            "domain_fid_reconstructions": ("domain_fid_reconstructions",),
             "domain_fid_reference": ("domain_fid_reference",),
             "inception_fid": ("inception_fid",),
+            "inception_fid_reconstructions": ("inception_fid_reconstructions",),
         }
     ),
     _summary,

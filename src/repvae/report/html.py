@@ -1,8 +1,9 @@
 """One self-contained HTML file per study: the Markdown report with every figure embedded as a
 data URI and inline CSS, so it opens offline, from e-mail or a CI artefact, with nothing beside it.
 
-Markdown -> HTML is the maintained ``markdown`` package (tables extension); only image embedding
-and the page shell are ours.
+Markdown -> HTML is the maintained ``markdown`` package (tables, and Markdown inside the
+``<details markdown="1">`` blocks that fold long tables); only image embedding and the page shell
+are ours.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ th { background: #f2f2f2; }
 tr:nth-child(even) td { background: #fafafa; }
 img { max-width: 100%; display: block; margin: 1em 0; }
 code, pre { background: #f5f5f5; padding: 0.1em 0.3em; }
+details { margin: 1em 0; }
+summary { cursor: pointer; font-weight: 600; }
 """
 
 _IMG = re.compile(r'<img alt="([^"]*)" src="([^"]+)" ?/?>')
@@ -42,7 +45,7 @@ def _embed(match: re.Match, base: Path) -> str:
 def markdown_to_html(markdown_path: Path, html_path: Path | None = None) -> Path:
     """Render ``results.md`` (and the PNGs it links) into one standalone ``.html`` file."""
     text = markdown_path.read_text()
-    body = markdown.markdown(text, extensions=["tables", "fenced_code"])
+    body = markdown.markdown(text, extensions=["tables", "fenced_code", "md_in_html"])
     body = _IMG.sub(lambda m: _embed(m, markdown_path.parent), body)
     title = next((line[2:] for line in text.splitlines() if line.startswith("# ")), "repvae report")
     page = (

@@ -1,8 +1,9 @@
-"""A study's Markdown report: our numbers beside the published ones, costs, and figures."""
+"""A study's report, Markdown and one self-contained HTML file: the summary tables (ours beside
+the published values, ``summary``), the nested models against the separate ones, figures, every
+result (folded), and provenance."""
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from collections import defaultdict
@@ -17,25 +18,20 @@ from repvae.data.splits import seeded_subset
 from repvae.files import write_text
 from repvae.plots.figures import accuracy_vs_latent, eigenvalue_spectrum, scatter_grid
 from repvae.report.html import markdown_to_html
+from repvae.report.summary import (
+    fmt,
+    in_our_units,
+    natural,
+    nested_table,
+    quantity,
+    summary_sections,
+)
 from repvae.report.tables import markdown_table
 from repvae.represent import encode
 from repvae.run import load
+from repvae.studies.published import Published, published_for
 from repvae.studies.results import IMPORTED, collect, import_results, run_finished
 from repvae.studies.spec import RunSpec, Study, load_study
-
-
-def read_published(path: Path) -> list[dict[str, Any]]:
-    """Published values stored as data: probe accuracies (``latent``, ``kind``, ``probe``,
-    ``accuracy`` columns) or any quantity of the summary table (``quantity``, ``value``)."""
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    for r in rows:
-        for key, kind in (("latent", int), ("accuracy", float), ("value", float)):
-            if r.get(key) not in (None, ""):
-                r[key] = kind(r[key])
-    return rows
 
 
 def _file_name(label: str) -> str:
@@ -43,141 +39,33 @@ def _file_name(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_")
 
 
-def quantity(row: dict[str, Any]) -> str:
-    """The name of what a results row measures, as the summary table and published data call it."""
-    if row["metric"] == "accuracy":
-        return f"{row['probe']} probe, {row['kind']} ({row['protocol']})"
-    return row["metric"]
-
-
-def _fmt(name: str, value: float, averaged: bool = False) -> str:
-    if name.endswith(")"):  # a probe accuracy: percent
-        return f"{100 * value:.2f}"
-    if name in ("intrinsic_dimension", "active_units"):
-        # a count, but its mean and std over seeds are not: 10, 11, 11 is 10.7 ± 0.5, not 11 ± 0
-        return f"{value:.1f}" if averaged else f"{value:.0f}"
-    return f"{value:.2f}" if "percent" in name else f"{value:.3f}"
-
-
-def pivot_table(
-    summary: list[dict[str, Any]], order: list[str] | tuple[str, ...] = ()
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """``summary_table`` with one line per dataset x quantity and one column per method (in
-    ``order``, then the rest sorted): ours (mean ± std over seeds), then the published value in
-    brackets where there is one. The first line counts the seeds behind each column."""
-    present = {r["method"] for r in summary}
-    methods = [m for m in order if m in present] + sorted(present.difference(order))
-    lines: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in summary:
-        seeds = lines.setdefault(
-            (r["dataset"], ""), {"dataset": r["dataset"], "quantity": "seeds (runs averaged)"}
-        )
-        seeds[r["method"]] = max(seeds.get(r["method"], 0), r["seeds"])
-        line = lines.setdefault(
-            (r["dataset"], r["quantity"]), {"dataset": r["dataset"], "quantity": r["quantity"]}
-        )
-        cell = r["ours (mean ± std)"]
-        line[r["method"]] = f"{cell} [{r['published']}]" if r["published"] else cell
-    columns = ["dataset", "quantity", *methods]
-    return [{c: line.get(c, "") for c in columns} for line in lines.values()], columns
-
-
-def summary_table(
-    rows: list[dict[str, Any]], published: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """One line per dataset x method x quantity: mean ± std over seeds beside the published
-    value (accuracies in %)."""
-    ref = {
-        (p["dataset"], p["method"], p["quantity"]): p["value"] for p in published if "quantity" in p
-    }
-    groups: dict[tuple, list[float]] = defaultdict(list)
-    for r in rows:
-        groups[(r["dataset"], r["method"], int(r["latent"]), quantity(r))].append(float(r["value"]))
+def run_table(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every result as it is: one line per run x representation x prefix x probe or metric."""
     table = []
-    for (dataset, method, latent, name), values in sorted(groups.items(), key=_natural):
-        mean, std = float(np.mean(values)), float(np.std(values))
-        averaged = len(values) > 1
-        paper = ref.get((dataset, method, name))
-        table.append(
-            {
-                "dataset": dataset,
-                "method": method,
-                "latent": latent,
-                "quantity": name,
-                "ours (mean ± std)": f"{_fmt(name, mean, True)} ± {_fmt(name, std, True)}"
-                if averaged
-                else _fmt(name, mean),
-                "seeds": len(values),
-                "published": "" if paper is None else _fmt(name, paper),
-                "difference": "" if paper is None else _fmt(name, mean - paper, averaged),
-            }
-        )
-    return table
-
-
-def _natural(item: tuple) -> tuple:
-    """Sort key that puts "error_percent_600_labels" before "error_percent_1000_labels"."""
-    (dataset, method, latent, name), _ = item
-    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", name))
-    return dataset, method, latent, parts
-
-
-def _pct(x: float | None) -> str:
-    return "" if x is None else f"{100 * x:.2f}"
-
-
-def accuracy_table(
-    rows: list[dict[str, Any]], published: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """One line per dataset x method x latent x kind x probe: ours (mean ± std), published,
-    difference."""
-    ref = {(p["dataset"], p["method"], p["latent"], p["kind"], p["probe"]): p for p in published}
-    table = []
-    order = ("dataset", "method", "kind", "probe")
-    for r in sorted(rows, key=lambda r: (*(r[k] for k in order), int(r["latent"]), int(r["seed"]))):
-        p = ref.get((r["dataset"], r["method"], int(r["latent"]), r["kind"], r["probe"]))
-        ours = f"{_pct(r['accuracy'])} ± {_pct(r['std'])}" if r.get("std") else _pct(r["accuracy"])
-        table.append(
-            {
-                "dataset": r["dataset"],
-                "method": r["method"],
-                "latent": r["latent"],
-                "seed": r["seed"],
-                "representation": r["kind"],
-                "probe": f"{r['probe']} ({r['protocol']})",
-                "ours %": ours,
-                "published %": _pct(p["accuracy"]) if p else "",
-                "difference": f"{100 * (r['accuracy'] - p['accuracy']):+.2f}" if p else "",
-            }
-        )
-    return table
-
-
-def cost_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Wall time of each nested model beside the separately trained models it replaces."""
-    per_run = {r["run"]: r for r in rows}
-    separate: dict[tuple[str, str], float] = defaultdict(float)
-    nested = []
-    for r in per_run.values():
-        if r.get("replaces"):
-            nested.append(r)
+    for r in sorted(
+        rows,
+        key=lambda r: (
+            r["dataset"],
+            natural(r["method"]),
+            r["kind"] or "",
+            natural(quantity(r)),
+            int(r["latent"]),
+            int(r["seed"]),
+        ),
+    ):
+        if r["metric"] == "accuracy":
+            name, value = f"{r['probe']} ({r['protocol']})", f"{100 * r['accuracy']:.2f}"
+            value += f" ± {100 * r['std']:.2f}" if r.get("std") else ""
         else:
-            separate[(r["dataset"], r["method"])] += float(r["train_seconds"])
-    out = []
-    for r in nested:
-        base = r["replaces"]
-        total = separate.get((r["dataset"], base))
-        out.append(
-            {
-                "dataset": r["dataset"],
-                "nested model": r["method"],
-                "train s": r["train_seconds"],
-                "replaces": f"separately trained {base} models",
-                "their train s (sum)": round(total, 1) if total else "",
-                "ratio": f"{float(r['train_seconds']) / total:.2f}" if total else "",
-            }
-        )
-    return out
+            name, value = r["metric"], fmt(r["metric"], float(r["value"]))
+        table.append({**r, "representation": r["kind"], "quantity": name, "value": value})
+    columns = ["dataset", "method", "latent", "seed", "representation", "quantity", "value"]
+    return table, columns
+
+
+def collapsed(summary: str, text: str) -> str:
+    """A block the HTML report shows folded (``<details>``), and GitHub too."""
+    return f'<details markdown="1">\n<summary>{summary}</summary>\n\n{text}\n\n</details>'
 
 
 def write_markdown(path: Path, title: str, protocol: str, sections: list[tuple[str, str]]) -> Path:
@@ -188,9 +76,11 @@ def write_markdown(path: Path, title: str, protocol: str, sections: list[tuple[s
     return path
 
 
-def figure_link(path: Path, base: Path) -> str:
+def figure_link(path: Path, base: Path, caption: str = "") -> str:
+    """A figure, under its caption where its picture does not say what it shows."""
     relative = path.relative_to(base)
-    return f"![{relative.with_suffix('')}]({relative})"
+    link = f"![{relative.with_suffix('')}]({relative})"
+    return f"*{caption}*\n\n{link}" if caption else link
 
 
 def report_study(
@@ -215,14 +105,16 @@ def report_study(
     specs = study.runs(meta.get("overrides") or {})
     import_results(study_dir, specs, list(imports))
     rows = collect(study, specs, study_dir)
-    published = Path(meta["file"]).with_name(f"{Path(meta['file']).stem}_published.csv")
+    # rows imported from a results.csv older than its replaces column: the study knows
+    nested = {s.id: s.replaces for s in specs}
+    rows = [{**r, "replaces": r["replaces"] or nested.get(r["run"], "")} for r in rows]
     provenance = provenance_table(study_dir, specs, meta, rows)
     markdown_path = study_report(
         study,
         rows,
         study_dir,
         budget=meta.get("budget"),
-        published_csv=published,
+        published=published_for(study.name, meta["file"]),
         provenance=provenance,
         overrides=meta.get("overrides") or {},
     )
@@ -264,15 +156,20 @@ def study_report(
     study_dir: Path,
     *,
     budget: str | None,
-    published_csv: Path | None,
+    published: list[Published] | tuple[Published, ...] = (),
     provenance: str = "",
     overrides: dict[str, Any] | None = None,
 ) -> Path:
-    """results.md + figures for a finished (or partly finished) study. ``overrides`` are the
+    """results.md + figures for a finished (or partly finished) study: the summary tables (ours
+    beside the ``published`` values placed in this study), the nested models against the
+    separate ones, figures, every result (folded in the HTML), provenance. ``overrides`` are the
     study's ``--set`` values: the protocol line states the training the runs actually had."""
-    published = read_published(published_csv) if published_csv else []
-    probe_rows = [r for r in rows if r["metric"] == "accuracy"]
     ev = study.evaluate
+    probe_images = (
+        f", on a seeded subset of {ev.subset} training / {ev.subset // 6} test images"
+        if ev.subset
+        else ", on all images"
+    )
     probes = (
         f"Protocol: probes {', '.join(ev.probes)} under {ev.protocol}"
         + (
@@ -280,11 +177,7 @@ def study_report(
             if ev.protocol == "cv"
             else " (train split → test split)"
         )
-        + (
-            f", on a seeded subset of {ev.subset} training / {ev.subset // 6} test images"
-            if ev.subset
-            else ", on all images"
-        )
+        + probe_images
         + ". "
         if ev.probes
         else ""
@@ -295,79 +188,89 @@ def study_report(
         f"{probes}{metrics}Budget: {budget or 'default'}; training: {training}."
         + f" Source of published values: {study.source}."
     )
-    sections = []
-    if ev.metrics or len(study.seeds) > 1:
-        # The study's method labels in their listed order, then swept variants in run order.
-        order = list(dict.fromkeys([*study.labels.values(), *(r["method"] for r in rows)]))
-        table, columns = pivot_table(summary_table(rows, published), order)
-        seeds = sorted({int(r["seed"]) for r in rows})
+    seeds = sorted({int(r["seed"]) for r in rows})
+    ours = f"mean ± std over seeds {seeds}" if len(seeds) > 1 else f"seed {min(seeds, default=0)}"
+    spent = f"Budget {budget or 'default'}: {training}{probe_images if ev.probes else ''}."
+    # The study's method labels in their listed order, then swept variants in run order.
+    order = list(dict.fromkeys([*study.labels.values(), *(r["method"] for r in rows)]))
+    summary = summary_sections(rows, published, order, ours, spent)
+    heading = "Summary: ours beside the published values" if published else "Summary"
+    sections = [(heading, summary)]
+    probe_rows = [r for r in rows if r["metric"] == "accuracy"]
+    nested, columns = nested_table(probe_rows)
+    if nested:
         sections.append(
             (
-                f"Summary (mean ± std over seeds {seeds}; published values in brackets; "
-                "accuracies in %)",
-                markdown_table(table, columns),
+                "Nested models against the separately trained ones they replace",
+                "*Probe accuracy of each prefix m minus that of the separately trained model of "
+                "size m (points, means over seeds); training seconds of the nested model against "
+                "the sum of the separate models' over the sizes trained, and their ratio.*\n\n"
+                + markdown_table(nested, columns),
             )
         )
-    if probe_rows:
-        sections.append(
-            (
-                "Probe accuracy" + (" per run" if len(study.seeds) > 1 else ""),
-                markdown_table(
-                    accuracy_table(probe_rows, [p for p in published if "accuracy" in p]),
-                    [
-                        "dataset",
-                        "method",
-                        "latent",
-                        *(["seed"] if len(study.seeds) > 1 else []),
-                        "representation",
-                        "probe",
-                        "ours %",
-                        "published %",
-                        "difference",
-                    ],
-                ),
-            )
-        )
-    costs = cost_table(probe_rows)
-    if costs:
-        sections.append(
-            (
-                "Training cost: one nested model vs the separate models it replaces",
-                markdown_table(costs, list(costs[0])),
-            )
-        )
-    figures = []
-    latents = {int(r["latent"]) for r in probe_rows}
-    for dataset in sorted({r["dataset"] for r in probe_rows}) if len(latents) > 1 else []:
-        for probe in sorted({r["probe"] for r in probe_rows}):
-            subset = mean_over_seeds(
-                [r for r in probe_rows if r["dataset"] == dataset and r["probe"] == probe]
-            )
-            refs = [
-                p
-                for p in published
-                if p["dataset"] == dataset and p.get("probe") == probe and "accuracy" in p
-            ]
-            path = study_dir / f"accuracy_vs_latent_{dataset}_{probe}.png"
-            accuracy_vs_latent(
-                subset, path, title=f"{dataset}: {probe} probe accuracy", published=refs
-            )
-            figures.append(path)
-    # figures that read run folders: imported runs (trained elsewhere) have none here
-    local = [r for r in rows if run_finished(study_dir, r["run"])]
-    figures += latent_scatters([r for r in local if r["metric"] == "accuracy"], study_dir)
-    if "information" in ev.metrics:
-        figures += spectra_figure(local, study_dir)
-    if "pictures" in ev.metrics:  # each method's traversals (first seed)
-        for r in first_runs(local).values():
-            path = study_dir / "runs" / r["run"] / "evaluation" / "traversals.png"
-            if path.exists():
-                figures.append(path)
+    figures = study_figures(study, rows, published, study_dir)
     if figures:
-        sections.append(("Figures", "\n\n".join(figure_link(p, study_dir) for p in figures)))
+        links = [figure_link(path, study_dir, note) for path, note in figures]
+        sections.append(("Figures", "\n\n".join(links)))
+    if rows:
+        table, columns = run_table(rows)
+        every = f"{len(rows)} results: every run, representation, prefix, probe and metric"
+        sections.append(("Every run", collapsed(every, markdown_table(table, columns))))
     if provenance:
         sections.append(("Provenance", provenance))
     return write_markdown(study_dir / "results.md", study.title or study.name, protocol, sections)
+
+
+def study_figures(
+    study: Study,
+    rows: list[dict[str, Any]],
+    published: list[Published] | tuple[Published, ...],
+    study_dir: Path,
+) -> list[tuple[Path, str]]:
+    """The report's figures, each with its caption where its picture does not name its method:
+    accuracy against latent size, then those that read run folders (imported runs, trained
+    elsewhere, have none here): latent scatters, spectra, each method's pictures."""
+    probe_rows = [r for r in rows if r["metric"] == "accuracy"]
+    figures = [(path, "") for path in accuracy_figures(probe_rows, published, study_dir)]
+    local = [r for r in rows if run_finished(study_dir, r["run"])]
+    figures += latent_scatters([r for r in local if r["metric"] == "accuracy"], study_dir)
+    if "information" in study.evaluate.metrics:
+        figures += [(path, "") for path in spectra_figure(local, study_dir)]
+    if "pictures" in study.evaluate.metrics:  # each method's first run, the pictures listed
+        for (dataset, method), r in first_runs(local).items():
+            for name in study.pictures:
+                path = study_dir / "runs" / r["run"] / "evaluation" / f"{name}.png"
+                if path.exists():
+                    figures.append((path, f"{dataset}, {method}: {name.replace('_', ' ')}"))
+    return figures
+
+
+def accuracy_figures(
+    rows: list[dict[str, Any]], published: list[Published] | tuple[Published, ...], study_dir: Path
+) -> list[Path]:
+    """Probe accuracy against latent size, one figure per dataset and probe (when the study has
+    several sizes), with the published accuracies at the sizes of ours they are placed at."""
+    paths = []
+    latents = {int(r["latent"]) for r in rows}
+    for dataset in sorted({r["dataset"] for r in rows}) if len(latents) > 1 else []:
+        for probe in sorted({r["probe"] for r in rows}):
+            subset = mean_over_seeds(
+                [r for r in rows if r["dataset"] == dataset and r["probe"] == probe]
+            )
+            refs = {}
+            for p in published:
+                if p.value is None or not p.our_method or not p.shown_with(dataset):
+                    continue
+                for r in subset:
+                    same = (quantity(r), r["method"]) == (p.our_quantity, p.our_method)
+                    if same and p.applies_to(int(r["latent"])):
+                        point = {**r, "accuracy": in_our_units(p)[0], "std": None}
+                        refs[(r["method"], r["kind"], int(r["latent"]))] = point
+            path = study_dir / f"accuracy_vs_latent_{dataset}_{probe}.png"
+            title = f"{dataset}: {probe} probe accuracy"
+            accuracy_vs_latent(subset, path, title=title, published=list(refs.values()))
+            paths.append(path)
+    return paths
 
 
 def mean_over_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -393,9 +296,12 @@ def training_settings(study: Study, overrides: dict[str, Any]) -> str:
     return ", ".join(f"{k}={getattr(train, k)}" for k in keys if getattr(train, k) is not None)
 
 
-def latent_scatters(rows: list[dict[str, Any]], study_dir: Path, points: int = 2000) -> list[Path]:
+def latent_scatters(
+    rows: list[dict[str, Any]], study_dir: Path, points: int = 2000
+) -> list[tuple[Path, str]]:
     """Test-set MAP codes of the separately trained models, one panel per latent size (2-D
-    directly, larger sizes projected with PCA), one figure per dataset x method.
+    directly, larger sizes projected with PCA), one figure per dataset x method, each returned
+    with its caption.
 
     The points are a seeded random pick: test sets stored class by class (image folders) would
     otherwise show only their first classes."""
@@ -429,7 +335,7 @@ def latent_scatters(rows: list[dict[str, Any]], study_dir: Path, points: int = 2
             if panels:
                 path = study_dir / f"latent_{_file_name(dataset)}_{_file_name(method)}.png"
                 scatter_grid(panels, path, class_names=data_cache[dataset][0].class_names)
-                paths.append(path)
+                paths.append((path, f"{dataset}, {method}: test-set MAP codes in 2-D"))
     return paths
 
 

@@ -9,7 +9,8 @@ from typing import Any
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
-    return "" if value is None else str(value)
+    # a bar inside a cell (q(z|x)) would end the cell
+    return "" if value is None else str(value).replace("|", "\\|")
 
 
 def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:

@@ -10,6 +10,7 @@
                metrics: [information, likelihood], settings: {iw_samples: 100}}
     budgets: {quick: {train.epochs: 2, evaluate.subset: 10000}}
     labels: {vae: VAE}                                      # display names of presets
+    pictures: [traversals]          # each method's pictures the report shows (metric pictures)
 
 Axis keys are dotted config fields (``model.vae.nesting_weights``; the flat names of the first
 format, ``model.nesting_weights``, still work), or ``model`` for a registered preset. Nested
@@ -65,6 +66,8 @@ class Study:
     labels: dict[str, str] = field(default_factory=dict)
     title: str = ""
     source: str = ""
+    # the pictures (of the ``pictures`` metric) of each method's first run the report shows
+    pictures: list[str] = field(default_factory=lambda: ["traversals"])
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Study:
@@ -78,6 +81,7 @@ class Study:
             "labels",
             "title",
             "source",
+            "pictures",
         }
         for key in raw:
             if key not in known:
@@ -108,6 +112,7 @@ class Study:
             labels=raw.get("labels") or {},
             title=raw.get("title", ""),
             source=raw.get("source", ""),
+            pictures=raw.get("pictures", ["traversals"]),
         )
 
     def with_budget(self, budget: str | None, seeds: list[int] | None = None) -> Study:
@@ -133,17 +138,7 @@ class Study:
                 setattr(evaluate, key, value)
             else:
                 set_dotted(base, dotted, value)
-        return Study(
-            self.name,
-            base,
-            self.grid,
-            list(seeds) if seeds else chosen,
-            evaluate,
-            self.budgets,
-            self.labels,
-            self.title,
-            self.source,
-        )
+        return replace(self, base=base, seeds=list(seeds) if seeds else chosen, evaluate=evaluate)
 
     def runs(self, overrides: dict[str, Any] | None = None) -> list[RunSpec]:
         """Expand the grid x seeds into runs with stable, readable ids."""
