@@ -344,3 +344,9 @@ def test_a_cosine_schedule_ends_at_a_learning_rate_of_zero(tmp_path):
         rates = [float(r["lr-Adam"]) for r in csv.DictReader(f) if r.get("lr-Adam")]
     # 22 steps: logged every 11, so at steps 10 and 21 of the warm-up and cosine decay
     assert len(rates) == 2 and 1e-4 < rates[0] < 1e-3 and rates[-1] < 1e-5
+
+
+def test_max_minutes_stops_training_on_time(tmp_path):
+    run = _train(tmp_path, "--epochs", "100000", "--set", "train.max_minutes=0.05")
+    summary = _json(f"{run}/summary.json")
+    assert summary["train_seconds"] < 30 and 1 <= summary["epochs"] < 100000

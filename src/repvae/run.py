@@ -180,6 +180,7 @@ RESUMABLE = (
     "train.patience",
     "train.lr",
     "train.max_steps",
+    "train.max_minutes",
     "train.progress",
     "train.device",
     "train.devices",

@@ -19,6 +19,7 @@ import logging
 import math
 import time
 import warnings
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -484,6 +485,7 @@ def _train(
         precision=precision,  # type: ignore[arg-type]  # one of config.PRECISIONS
         max_epochs=t.epochs,
         max_steps=t.max_steps,
+        max_time=None if t.max_minutes is None else timedelta(minutes=t.max_minutes),
         callbacks=callbacks,
         logger=_logger(t.logger, run_dir, done_steps if resume else None),
         enable_progress_bar=t.progress,

@@ -217,6 +217,8 @@ class TrainConfig:
     schedule: str = "constant"
     warmup_steps: int = 0
     max_steps: int = -1
+    # stop after this much training wall time (Lightning's max_time), whatever the epochs
+    max_minutes: float | None = None
     train_subset: int | None = None
     # Semi-supervised models: how many training labels they may see (class-balanced, seeded
     # by train.seed; null: all). The other training images are used without their labels.
@@ -239,6 +241,9 @@ class TrainConfig:
             "must be >= 1",
         )
         require("train.num_nodes", self.num_nodes >= 1, "must be >= 1")
+        require(
+            "train.max_minutes", self.max_minutes is None or self.max_minutes > 0, "must be > 0"
+        )
         choice("train.device", self.device, DEVICES)
         choice("train.logger", self.logger, LOGGERS)
         choice("train.precision", self.precision, PRECISIONS)
