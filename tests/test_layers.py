@@ -18,6 +18,8 @@ FUNCTION_LEVEL_IMPORTS = {
     ("evaluate/fid.py", "torchmetrics.image.fid"): "optional dependency (Inception FID)",
     ("evaluate/fid.py", "pytorch_fid.inception"): "optional dependency (Inception FID)",
     ("plots/figures.py", "umap"): "optional dependency (umap-learn)",
+    ("studies/executors.py", "ray"): "optional dependency (repvae[ray])",
+    ("studies/executors.py", "submitit"): "optional dependency (repvae[slurm])",
 }
 
 

@@ -10,11 +10,14 @@
                metrics: [information, likelihood], settings: {iw_samples: 100}}
     budgets: {quick: {train.epochs: 2, evaluate.subset: 10000}}
     labels: {vae: VAE}                                      # display names of presets
+    resources: {cpus: 2, gpus: 0, partition: gpu, time: 120}   # per run, on Ray and Slurm
 
 Axis keys are dotted config fields (``model.vae.nesting_weights``; the flat names of the first
 format, ``model.nesting_weights``, still work), or ``model`` for a registered preset. Nested
 (Matryoshka) models are probed at every prefix size; ``evaluate.metrics`` names metrics of
 ``repvae evaluate`` (``evaluate.settings`` sets its options) to compute for every run.
+``resources`` is what one run asks of a Ray cluster or of Slurm (``repvae.studies.executors``);
+a budget may change it too (``resources.time: 600``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import json
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -32,6 +35,8 @@ from repvae.config import PRESETS, Config, ConfigError, apply_overrides, from_di
 from repvae.config.errors import yaml_problem
 from repvae.data import dataset_label
 from repvae.evaluate.suite import METRICS
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -43,6 +48,28 @@ class Evaluation:
     subset: int | None = None  # probe on a seeded subset of this many training images
     metrics: list[str] = field(default_factory=list)  # metrics of repvae evaluate
     settings: dict[str, Any] = field(default_factory=dict)  # repvae.evaluate.suite.Settings
+
+
+@dataclass
+class Resources:
+    """What one run asks for on a cluster: CPU cores and GPUs (Ray and Slurm), and on Slurm
+    the partition, the time limit in minutes (a run still training then is requeued and
+    resumes from its last checkpoint) and the memory in GB (None: the partition's default)."""
+
+    cpus: int = 1
+    gpus: int = 0
+    partition: str | None = None
+    time: int = 60
+    mem_gb: float | None = None
+
+    def check(self) -> None:
+        for name, value, low in (
+            ("cpus", self.cpus, 1),
+            ("gpus", self.gpus, 0),
+            ("time", self.time, 1),
+        ):
+            if not isinstance(value, int) or value < low:
+                raise ConfigError(f"study.resources.{name}: must be a whole number >= {low}")
 
 
 @dataclass
@@ -65,6 +92,7 @@ class Study:
     labels: dict[str, str] = field(default_factory=dict)
     title: str = ""
     source: str = ""
+    resources: Resources = field(default_factory=Resources)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Study:
@@ -78,26 +106,20 @@ class Study:
             "labels",
             "title",
             "source",
+            "resources",
         }
         for key in raw:
             if key not in known:
                 raise ConfigError(f"study.{key}: unknown key; expected one of {sorted(known)}")
-        evaluate_raw = raw.get("evaluate") or {}
-        if not isinstance(evaluate_raw, dict):
-            raise ConfigError("study.evaluate: expected a mapping")
-        known_evaluate = {f.name for f in fields(Evaluation)}
-        for key in evaluate_raw:
-            if key not in known_evaluate:
-                raise ConfigError(
-                    f"study.evaluate.{key}: unknown key; expected one of {sorted(known_evaluate)}"
-                )
-        evaluate = Evaluation(**evaluate_raw)
+        evaluate = _dataclass_section(Evaluation, "evaluate", raw.get("evaluate"))
         unknown = [m for m in evaluate.metrics if m not in METRICS]
         if unknown:
             raise ConfigError(f"study.evaluate.metrics: {unknown} unknown; choose from {METRICS}")
         for key in ("name", "grid"):
             if key not in raw:
                 raise ConfigError(f"study.{key}: missing")
+        resources = _dataclass_section(Resources, "resources", raw.get("resources"))
+        resources.check()
         return cls(
             name=raw["name"],
             base=raw.get("base") or {},
@@ -108,11 +130,13 @@ class Study:
             labels=raw.get("labels") or {},
             title=raw.get("title", ""),
             source=raw.get("source", ""),
+            resources=resources,
         )
 
     def with_budget(self, budget: str | None, seeds: list[int] | None = None) -> Study:
         """Apply a named budget: ``train.*``/``data.*``/``model.*`` go to the base config,
-        ``evaluate.*`` to the evaluation settings, ``seeds`` replaces the seeds. Explicit
+        ``evaluate.*`` to the evaluation settings, ``resources.*`` to what a run asks of a
+        cluster, ``seeds`` replaces the seeds. Explicit
         ``seeds`` (``--seeds``) replace both the study's and the budget's."""
         if budget is None:
             return replace(self, seeds=list(seeds)) if seeds else self
@@ -121,29 +145,22 @@ class Study:
                 f"--budget: unknown budget {budget!r}; this study has {sorted(self.budgets)}"
             )
         base = json.loads(json.dumps(self.base))
-        evaluate = Evaluation(**vars(self.evaluate))
+        evaluate, resources = replace(self.evaluate), replace(self.resources)
+        sections: dict[str, Any] = {"evaluate": evaluate, "resources": resources}
         chosen = self.seeds
         for dotted, value in self.budgets[budget].items():
             section, _, key = dotted.partition(".")
             if dotted == "seeds":
                 chosen = list(value)
-            elif section == "evaluate":
-                if key not in vars(evaluate):
+            elif section in sections:
+                if key not in vars(sections[section]):
                     raise ConfigError(f"study.budgets.{budget}.{dotted}: unknown setting")
-                setattr(evaluate, key, value)
+                setattr(sections[section], key, value)
             else:
                 set_dotted(base, dotted, value)
-        return Study(
-            self.name,
-            base,
-            self.grid,
-            list(seeds) if seeds else chosen,
-            evaluate,
-            self.budgets,
-            self.labels,
-            self.title,
-            self.source,
-        )
+        resources.check()
+        seeds = list(seeds) if seeds else chosen
+        return replace(self, base=base, seeds=seeds, evaluate=evaluate, resources=resources)
 
     def runs(self, overrides: dict[str, Any] | None = None) -> list[RunSpec]:
         """Expand the grid x seeds into runs with stable, readable ids."""
@@ -189,6 +206,18 @@ class Study:
             label += f" ({', '.join(swept)})"
         replaces = self.labels.get(preset.replaces, preset.replaces)
         return RunSpec("-".join(str(p) for p in parts), label, config, replaces)
+
+
+def _dataclass_section(kind: type[T], name: str, raw: Any) -> T:
+    """A study file's mapping (``evaluate``, ``resources``) as its dataclass, unknown keys named."""
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"study.{name}: expected a mapping")
+    known = {f.name for f in fields(kind)}  # type: ignore[arg-type]
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"study.{name}.{key}: unknown key; expected one of {sorted(known)}")
+    return kind(**raw)
 
 
 def _field(dotted: str) -> str:
