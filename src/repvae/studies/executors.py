@@ -236,7 +236,12 @@ class RayExecutor(Executor):
         self.retries, self.shared_fs, self.limit = retries, shared_fs, limit
 
     def describe(self) -> str:
-        where = f"the Ray cluster at {self.address}" if self.address else "a local Ray instance"
+        if self.address:
+            where = f"the Ray cluster at {self.address}"
+        elif self.ray.is_initialized():
+            where = "the Ray cluster this process has joined"
+        else:
+            where = "a Ray instance on this machine"
         return f"{where} ({_asks(self.resources)} per run)"
 
     def events(self, task: Task, jobs: list[Job]) -> Generator[Event, None, None]:
@@ -398,9 +403,9 @@ def make_executor(
     slurm_cluster: str = "slurm",
 ) -> Executor:
     """The executor the command line names; ``workers`` caps the runs at once."""
+    if address is not None and name != "ray":
+        raise ConfigError("--address: for --executor ray (the Ray cluster to join)")
     if name == "local":
-        if address is not None:
-            raise ConfigError("--address: for --executor ray (the Ray cluster to join)")
         return LocalExecutor(workers or 1, shared_fs=shared_fs)
     if name == "ray":
         return RayExecutor(

@@ -221,6 +221,7 @@ def run_study(
                 "overrides": overrides or {},
                 "evaluate": vars(study.evaluate),
                 "runs": [s.id for s in specs],
+                "executor": executor.describe(),
             },
             sort_keys=False,
         ),
