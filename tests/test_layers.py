@@ -20,6 +20,11 @@ FUNCTION_LEVEL_IMPORTS = {
     ("plots/figures.py", "umap"): "optional dependency (umap-learn)",
     ("studies/executors.py", "ray"): "optional dependency (repvae[ray])",
     ("studies/executors.py", "submitit"): "optional dependency (repvae[slurm])",
+    # inside a Slurm job only; the CLI imports the executors module for every command
+    (
+        "studies/executors.py",
+        "lightning.pytorch.utilities.exceptions",
+    ): "startup time of the commands that do not train",
 }
 
 

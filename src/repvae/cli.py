@@ -290,7 +290,11 @@ def _add_executor_args(s: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--cpus-per-run", type=int, help="ray, slurm: CPU cores per run (resources.cpus)"
     )
-    g.add_argument("--gpus-per-run", type=int, help="ray, slurm: GPUs per run (resources.gpus)")
+    g.add_argument(
+        "--gpus-per-run",
+        type=float,
+        help="ray, slurm: GPUs per run (resources.gpus; on Ray a share such as 0.25)",
+    )
     g.add_argument("--partition", help="slurm: partition (resources.partition)")
     g.add_argument(
         "--time", type=int, metavar="MINUTES", help="slurm: time per job (resources.time)"

@@ -20,6 +20,7 @@ import yaml
 
 from repvae.cli import main
 from repvae.config import ConfigError
+from repvae.run import TrainingDiverged
 from repvae.studies.executors import (
     LocalExecutor,
     RayExecutor,
@@ -113,9 +114,10 @@ def lock_holders(folder: Path) -> list[int]:
     return holders
 
 
-def interrupt_mid_training(run: Path, signum: int, seen: dict) -> threading.Thread:
-    """In the background: once the run has checkpointed an epoch, send ``signum`` to the
-    process training it; ``seen`` records whether training was still going on then."""
+def interrupt_mid_training(run: Path, signals: list[int], seen: dict) -> threading.Thread:
+    """In the background: once the run has checkpointed an epoch, send ``signals`` (half a
+    second apart) to the process training it; ``seen`` records whether training was still
+    going on then."""
 
     def watch() -> None:
         deadline = time.monotonic() + 120
@@ -123,9 +125,10 @@ def interrupt_mid_training(run: Path, signum: int, seen: dict) -> threading.Thre
             holders = lock_holders(run)
             if (run / "checkpoints" / "last.ckpt").exists() and holders:
                 seen["unfinished"] = not (run / "summary.json").exists()
-                for pid in holders:
-                    os.kill(pid, signum)
-                seen["signalled"] = holders
+                for i, signum in enumerate(signals):
+                    time.sleep(0.5 if i else 0)
+                    for pid in holders:
+                        os.kill(pid, signum)
                 return
             time.sleep(0.02)
 
@@ -215,7 +218,7 @@ def test_a_ray_worker_killed_mid_run_is_retried_and_resumes(ray_cluster, long_we
     """SIGKILL to the worker process training a run: Ray retries the task (max_retries), which
     resumes the run from its last checkpoint to the weights of an uninterrupted run."""
     seen: dict = {}
-    watcher = interrupt_mid_training(tmp_path / "runs" / LONG_RUN, signal.SIGKILL, seen)
+    watcher = interrupt_mid_training(tmp_path / "runs" / LONG_RUN, [signal.SIGKILL], seen)
     executor = RayExecutor(Resources(cpus=1), retries=1)
     run_study(Study.from_dict(LONG), tmp_path, executor=executor, **QUIET)
     watcher.join()
@@ -224,11 +227,15 @@ def test_a_ray_worker_killed_mid_run_is_retried_and_resumes(ray_cluster, long_we
 
 
 def test_a_preempted_submitit_job_is_requeued_and_resumes(submitit, long_weights, tmp_path):
-    """SIGUSR2 is what Slurm sends a job before preemption or its time limit (submitit asks for
-    it): submitit calls the job's checkpoint(), requeues it, and the requeued job resumes the run
-    from its last checkpoint to the weights of an uninterrupted run."""
+    """Slurm preempts a job with SIGTERM, then USR2 (the signal submitit asks for, also sent
+    before the time limit; submitit's SlurmJob._interrupt sends the same pair). Lightning stops
+    at the end of its batch on SIGTERM; the job waits for USR2, on which submitit calls its
+    checkpoint() and requeues it, and the requeued job resumes the run from its last checkpoint
+    to the weights of an uninterrupted run."""
     seen: dict = {}
-    watcher = interrupt_mid_training(tmp_path / "runs" / LONG_RUN, signal.SIGUSR2, seen)
+    watcher = interrupt_mid_training(
+        tmp_path / "runs" / LONG_RUN, [signal.SIGTERM, signal.SIGUSR2], seen
+    )
     executor = SlurmExecutor(Resources(cpus=1), tmp_path / "slurm", cluster="local")
     executor.poll_seconds = 0.2
     run_study(Study.from_dict(LONG), tmp_path, executor=executor, **QUIET)
@@ -273,6 +280,26 @@ def test_study_resources_come_from_the_study_file_its_budget_and_the_flags(tmp_p
     with pytest.raises(ConfigError, match="--address"):
         make_executor("local", Resources(), tmp_path, address="auto")
     assert isinstance(make_executor("local", Resources(), tmp_path, workers=3), LocalExecutor)
+
+
+def test_a_failing_ray_run_names_its_own_error_and_the_others_finish(ray_cluster, tmp_path):
+    spec = copy.deepcopy(STUDY)
+    spec["grid"] = [{"model": ["vae"], "model.latent_dim": [2], "train.lr": [0.001, 1.0e12]}]
+    lines = []
+    with pytest.raises(TrainingDiverged):  # the run's own error, as a local run raises it
+        run_study(
+            Study.from_dict(spec), tmp_path, executor=RayExecutor(Resources()), log=lines.append
+        )
+    assert any("lr1000000000000.0-seed0 failed: TrainingDiverged: " in line for line in lines)
+    assert (tmp_path / "runs" / "digits-vae-latent_dim2-lr0.001-seed0" / "probes.json").exists()
+
+
+def test_more_than_one_gpu_per_run_is_refused_with_where_to_look(ray_cluster, submitit, tmp_path):
+    for executor in ("ray", "slurm"):
+        with pytest.raises(ConfigError, match=r"one GPU at most.*docs/scaling\.md"):
+            make_executor(executor, Resources(gpus=2), tmp_path, slurm_cluster="local")
+    with pytest.raises(ConfigError, match="whole GPUs"):
+        make_executor("slurm", Resources(gpus=0.5), tmp_path, slurm_cluster="local")
 
 
 @pytest.mark.skipif(shutil.which("sbatch") is not None, reason="this machine has Slurm")

@@ -27,6 +27,7 @@ import hashlib
 import logging
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -232,6 +233,7 @@ class RayExecutor(Executor):
         limit: int | None = None,
     ) -> None:
         self.ray = _import_ray()
+        _check_one_gpu(resources)
         self.resources, self.address, self.cpus = resources, address, cpus
         self.retries, self.shared_fs, self.limit = retries, shared_fs, limit
 
@@ -310,6 +312,12 @@ class SlurmExecutor(Executor):
         name: str = "repvae",
     ) -> None:
         self.submitit = _import_submitit()
+        _check_one_gpu(resources)
+        if resources.gpus not in (0, 1):
+            raise ConfigError(
+                f"resources.gpus: Slurm gives whole GPUs, not {resources.gpus} (a share of a GPU "
+                "is for --executor ray)"
+            )
         if cluster == "slurm" and shutil.which("sbatch") is None:
             raise ConfigError(
                 "--executor slurm: no sbatch on this machine; run the study from a Slurm login "
@@ -333,7 +341,7 @@ class SlurmExecutor(Executor):
             nodes=1,
             tasks_per_node=1,
             cpus_per_task=r.cpus,
-            gpus_per_node=r.gpus,
+            gpus_per_node=int(r.gpus),
             **({"mem_gb": r.mem_gb} if r.mem_gb else {}),
             **({"slurm_partition": r.partition} if r.partition else {}),
             **({"slurm_array_parallelism": self.limit} if self.limit else {}),
@@ -365,29 +373,60 @@ class SlurmExecutor(Executor):
             self.submitit.core.utils.FailedJobError,
             self.submitit.core.utils.UncompletedJobError,
         ) as err:
-            lines = [line for line in str(err).splitlines() if line.strip()]
-            last = lines[-1].strip() if lines else type(err).__name__
             raise RunFailed(
-                f"Slurm job {handle.job_id} failed: {last} (log: {handle.paths.stderr})"
+                f"Slurm job {handle.job_id} failed: {_error_line(str(err))} "
+                f"(log: {handle.paths.stderr})"
             ) from None
+
+
+def _error_line(text: str) -> str:
+    """The exception line of a job's traceback (``ValueError: ...``), else its first line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if re.match(r"^[\w.]*(Error|Exception|Exit|Interrupt)(:|$)", line):
+            return line
+    return lines[0] if lines else "no output"
 
 
 class SlurmRun:
     """A run as a submitit job: on preemption or time-out submitit calls ``checkpoint`` and
     requeues what it returns, the same run, which resumes from its last checkpoint."""
 
+    # Slurm preempts a job with SIGTERM, then the signal submitit requeues on (USR2, as
+    # submitit's own SlurmJob._interrupt does it); Lightning stops training at the end of its
+    # batch on the first (SIGTERMException). The job then waits this long for the second.
+    requeue_wait_seconds = 300.0
+
     def __init__(self, task: Task, threads: int) -> None:
         self.task, self.threads = task, threads
 
     def __call__(self, job: Job) -> Outcome:
-        return run_with_threads(self.task, job, self.threads)
+        try:
+            return run_with_threads(self.task, job, self.threads)
+        except SystemExit as stop:
+            from lightning.pytorch.utilities.exceptions import SIGTERMException  # slow import
+
+            if isinstance(stop, SIGTERMException):
+                # submitit's handler checkpoints, requeues and exits when the signal comes; a
+                # job cancelled instead is killed by Slurm meanwhile
+                time.sleep(self.requeue_wait_seconds)
+            raise
 
     def checkpoint(self, job: Job) -> Any:
         return _import_submitit().helpers.DelayedSubmission(self, job)
 
 
+def _check_one_gpu(resources: Resources) -> None:
+    if resources.gpus > 1:
+        raise ConfigError(
+            f"resources.gpus: {resources.gpus:g} GPUs per run; an executor gives a run one GPU "
+            "at most (several runs share one with a fraction on Ray). One model on several GPUs "
+            "or nodes is a repvae train launch of its own: see docs/scaling.md"
+        )
+
+
 def _asks(resources: Resources) -> str:
-    gpus = f", {resources.gpus} GPU" if resources.gpus else ""
+    gpus = f", {resources.gpus:g} GPU" if resources.gpus else ""
     return f"{resources.cpus} CPU{gpus}"
 
 

@@ -250,8 +250,9 @@ def _execute(
 ) -> None:
     """Hand the runs to the executor, log progress, write back run folders that travelled."""
     shared = executor.shared_fs
+    where = study_dir.resolve()  # a worker elsewhere has another working folder
     jobs = [
-        Job(s, study_dir, evaluation, None if shared else folder_files(study_dir / "runs" / s.id))
+        Job(s, where, evaluation, None if shared else folder_files(study_dir / "runs" / s.id))
         for s in specs
     ]
     started, done, failures = time.perf_counter(), 0, []

@@ -52,24 +52,24 @@ class Evaluation:
 
 @dataclass
 class Resources:
-    """What one run asks for on a cluster: CPU cores and GPUs (Ray and Slurm), and on Slurm
-    the partition, the time limit in minutes (a run still training then is requeued and
-    resumes from its last checkpoint) and the memory in GB (None: the partition's default)."""
+    """What one run asks for on a cluster: CPU cores and GPUs (Ray and Slurm; on Ray a share
+    of a GPU, e.g. 0.25 for four small runs on one GPU), and on Slurm the partition, the time
+    limit in minutes (a run still training then is requeued and resumes from its last
+    checkpoint) and the memory in GB (None: the partition's default)."""
 
     cpus: int = 1
-    gpus: int = 0
+    gpus: float = 0
     partition: str | None = None
     time: int = 60
     mem_gb: float | None = None
 
     def check(self) -> None:
-        for name, value, low in (
-            ("cpus", self.cpus, 1),
-            ("gpus", self.gpus, 0),
-            ("time", self.time, 1),
-        ):
-            if not isinstance(value, int) or value < low:
-                raise ConfigError(f"study.resources.{name}: must be a whole number >= {low}")
+        for name, whole in (("cpus", self.cpus), ("time", self.time)):
+            if isinstance(whole, bool) or not isinstance(whole, int) or whole < 1:
+                raise ConfigError(f"study.resources.{name}: must be a whole number >= 1")
+        for name, number in (("gpus", self.gpus), ("mem_gb", self.mem_gb or 0)):
+            if isinstance(number, bool) or not isinstance(number, int | float) or number < 0:
+                raise ConfigError(f"study.resources.{name}: must be a number >= 0")
 
 
 @dataclass
