@@ -196,8 +196,10 @@ class RunBusy(RuntimeError):
 
 def primary_process() -> bool:
     """False in the extra processes of a multi-process (DDP) launch, which share the folder
-    the first process checks, locks and writes."""
-    return all(os.environ.get(k, "0") == "0" for k in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+    the first process checks, locks and writes: Lightning's own launcher and torchrun set
+    RANK / LOCAL_RANK / NODE_RANK, ``srun`` sets SLURM_PROCID (a job of one task has 0)."""
+    ranks = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+    return all(os.environ.get(k, "0") == "0" for k in ranks)
 
 
 @contextlib.contextmanager
