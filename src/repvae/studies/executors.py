@@ -293,7 +293,8 @@ class SlurmExecutor(Executor):
     Each job asks for ``resources`` (CPUs, GPUs, memory, partition, ``time`` minutes). Slurm
     signals a job before its time runs out or when it is preempted; submitit then requeues it
     (``retries`` times for time-outs, always for preemption) and the requeued job resumes the
-    run from its last checkpoint. ``limit`` caps the array's jobs running at once. Submitit
+    run from its last checkpoint. ``limit`` caps the jobs running at once (on Slurm the job
+    array's parallelism; submitit's local executor is given that many at a time). Submitit
     passes jobs through ``folder`` (pickles and logs), which every node must see.
     ``cluster="local"`` runs the same jobs as subprocesses of this machine (no Slurm needed).
     """
@@ -347,23 +348,32 @@ class SlurmExecutor(Executor):
             **({"slurm_array_parallelism": self.limit} if self.limit else {}),
         )
         runner = SlurmRun(task, r.cpus)
-        with executor.batch():
-            handles = [executor.submit(runner, job) for job in jobs]
-        waiting = dict(zip(handles, jobs, strict=True))
+        queued = list(jobs)
+        submitted: dict[Any, Job] = {}
         started: set[str] = set()
         try:
-            while waiting:
-                for handle, job in list(waiting.items()):
+            while queued or submitted:
+                # Slurm queues a job array itself (at most `limit` running); submitit's local
+                # executor starts every job it is given, so it is given `limit` at a time
+                room = len(queued)
+                if self.cluster != "slurm" and self.limit is not None:
+                    room = min(room, max(0, self.limit - len(submitted)))
+                if room:
+                    with executor.batch():
+                        batch = [(executor.submit(runner, job), job) for job in queued[:room]]
+                    submitted.update(batch)
+                    del queued[:room]
+                for handle, job in list(submitted.items()):
                     if handle.done():
-                        del waiting[handle]
+                        del submitted[handle]
                         yield finished(job, functools.partial(self._result, handle))
                     elif job.spec.id not in started and handle.state == "RUNNING":
                         started.add(job.spec.id)
                         yield Event(job)
-                if waiting:
+                if submitted:
                     time.sleep(self.poll_seconds)
         finally:
-            for handle in waiting:  # a driver stopped early cancels its jobs
+            for handle in submitted:  # a driver stopped early cancels its jobs
                 handle.cancel(check=False)
 
     def _result(self, handle: Any) -> Outcome:
