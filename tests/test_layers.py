@@ -22,6 +22,13 @@ FUNCTION_LEVEL_IMPORTS = {
     ("cli.py", "repvae.serve.app"): "optional dependency (repvae[serve]: FastAPI)",
     ("store/core.py", "faiss"): "optional dependency (repvae[serve]: faiss-cpu)",
     ("export.py", "onnxruntime"): "optional dependency (repvae[serve])",
+    ("studies/executors.py", "ray"): "optional dependency (repvae[ray])",
+    ("studies/executors.py", "submitit"): "optional dependency (repvae[slurm])",
+    # inside a Slurm job only; the CLI imports the executors module for every command
+    (
+        "studies/executors.py",
+        "lightning.pytorch.utilities.exceptions",
+    ): "startup time of the commands that do not train",
 }
 
 

@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from repvae.cli import main
-from repvae.run import load, run_lock
+from repvae.run import load, primary_process, run_lock
 
 BASE = ["--dataset", "digits", "--latent-dim", "4", "--set", "model.hidden=32", "--no-progress"]
 
@@ -226,3 +226,25 @@ def test_tensorboard_without_its_package_is_a_clear_error(tmp_path, capsys):
 def test_resuming_to_fewer_epochs_than_done_says_how_many(run, capsys):
     assert main(["train", "--resume", str(run), "--epochs", "1"]) == 2
     assert "has trained 2 epochs already; resume with --epochs 3" in _one_line_error(capsys)
+
+
+@pytest.mark.parametrize(
+    ("env", "primary"),
+    [
+        ({}, True),
+        ({"LOCAL_RANK": "1"}, False),  # Lightning's launcher, torchrun
+        ({"RANK": "3"}, False),
+        ({"SLURM_PROCID": "0"}, True),  # a Slurm job of one task (a submitit job)
+        ({"SLURM_PROCID": "1"}, False),  # the second task of `srun repvae train` under DDP
+    ],
+)
+def test_only_the_first_process_of_a_launch_checks_locks_and_writes_the_run(
+    env, primary, monkeypatch
+):
+    """Every task of ``srun --ntasks-per-node N repvae train ...`` (docs/scaling.md) used to take
+    itself for the first and ask for the run folder's lock: the second one was refused."""
+    for key in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert primary_process() is primary

@@ -49,6 +49,7 @@ from repvae.serve import DEFAULT_MAX_BODY
 from repvae.store import EmbeddingStore, flat_search, funnel_search
 from repvae.store.core import store_threads
 from repvae.store.indexing import index_split
+from repvae.studies.executors import EXECUTORS, RunFailed, make_executor
 from repvae.studies.spec import builtin_study, load_study
 
 # CLI flag -> config field; every flag is optional and overrides the config file.
@@ -176,6 +177,27 @@ def cmd_study(args: argparse.Namespace) -> int:
     name = study.name + (f"-{dataset_label(dataset)}" if dataset else "")
     out = args.out or Path("studies") / f"{name}-{args.budget or 'default'}"
     command = "repvae " + " ".join(shlex.quote(a) for a in args.argv)
+    asked = {
+        "cpus": args.cpus_per_run,
+        "gpus": args.gpus_per_run,
+        "partition": args.partition,
+        "time": args.time,
+    }
+    resources = replace(
+        study.with_budget(args.budget, args.seeds).resources,
+        **{key: value for key, value in asked.items() if value is not None},
+    )
+    resources.check()
+    executor = make_executor(
+        args.executor,
+        resources,
+        out,
+        workers=args.workers,
+        address=args.address,
+        retries=args.retries,
+        shared_fs=not args.no_shared_fs,
+        slurm_cluster=args.slurm_cluster,
+    )
     run_study(
         study,
         out,
@@ -183,9 +205,9 @@ def cmd_study(args: argparse.Namespace) -> int:
         budget=args.budget,
         source=path,
         command=command,
-        workers=args.workers,
         only=args.runs,
         seeds=args.seeds,
+        executor=executor,
     )
     markdown_path, html_path = report_study(out)
     print(markdown_path.read_text())
@@ -414,6 +436,52 @@ def _int_list(text: str) -> list[int]:
         ) from None
 
 
+def _add_executor_args(s: argparse.ArgumentParser) -> None:
+    """Where a study's runs execute (docs/scaling.md)."""
+    g = s.add_argument_group("where the runs execute (docs/scaling.md)")
+    g.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="local: this machine (default); ray: one Ray task per run (repvae[ray]); "
+        "slurm: one Slurm job per run through submitit (repvae[slurm])",
+    )
+    g.add_argument(
+        "--address", help="ray: the cluster to join (e.g. auto); default: start Ray here"
+    )
+    g.add_argument(
+        "--cpus-per-run", type=int, help="ray, slurm: CPU cores per run (resources.cpus)"
+    )
+    g.add_argument(
+        "--gpus-per-run",
+        type=float,
+        help="ray, slurm: GPUs per run (resources.gpus; on Ray a share such as 0.25)",
+    )
+    g.add_argument("--partition", help="slurm: partition (resources.partition)")
+    g.add_argument(
+        "--time", type=int, metavar="MINUTES", help="slurm: time per job (resources.time)"
+    )
+    g.add_argument(
+        "--retries",
+        type=int,
+        default=3,
+        help="ray: times a run whose worker died starts again; slurm: requeues after a "
+        "time-out (preemption always requeues); each resumes from the last checkpoint",
+    )
+    g.add_argument(
+        "--no-shared-fs",
+        action="store_true",
+        help="workers do not see the study folder: each run's folder travels with its task "
+        "and back (checkpoints stay on the worker)",
+    )
+    g.add_argument(
+        "--slurm-cluster",
+        choices=["slurm", "local"],
+        default="slurm",
+        help="local: submitit runs the same jobs as subprocesses here (to try a study out)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="repvae", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
@@ -468,7 +536,12 @@ def parser() -> argparse.ArgumentParser:
             )
             s.add_argument("file", type=Path)
         s.add_argument("--budget", help="named budget of the study (e.g. quick, standard, full)")
-        s.add_argument("--workers", type=int, default=1, help="runs trained in parallel processes")
+        s.add_argument(
+            "--workers",
+            type=int,
+            help="runs at once: local processes (default 1); with ray or slurm a cap "
+            "(default: as many as the cluster gives)",
+        )
         s.add_argument("--data-root", type=Path)
         s.add_argument("--image-size", type=int, help="sets data.image_size (resizes images)")
         s.add_argument("--out", type=Path, help="study folder (default studies/<name>-<budget>)")
@@ -488,6 +561,7 @@ def parser() -> argparse.ArgumentParser:
             help="seeds to run instead of the study's (list the earlier ones too to keep them "
             "in the report)",
         )
+        _add_executor_args(s)
         s.set_defaults(func=cmd_study)
 
     defaults = Settings()
@@ -635,6 +709,7 @@ def main(argv: list[str] | None = None) -> int:
         ValueError,
         TrainingDiverged,
         RunBusy,
+        RunFailed,
         OSError,  # a full disk, a read-only folder: the message names the file
     ) as err:
         print(f"repvae: error: {err}", file=sys.stderr)

@@ -21,11 +21,19 @@ import yaml
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from repvae.config import AUTO_ARCHITECTURE, Config, ConfigError, differences, from_dict
+from repvae.config import (
+    AUTO_ARCHITECTURE,
+    Config,
+    ConfigError,
+    apply_overrides,
+    differences,
+    from_dict,
+)
 from repvae.config.errors import yaml_problem
 from repvae.files import atomic_path
 from repvae.models import Model, build_model
-from repvae.models.networks import first_auto_architecture
+from repvae.models.contract import family_of
+from repvae.models.networks import first_auto_architecture, resolve_architecture
 
 
 class TrainingDiverged(RuntimeError):
@@ -202,8 +210,10 @@ class RunBusy(RuntimeError):
 
 def primary_process() -> bool:
     """False in the extra processes of a multi-process (DDP) launch, which share the folder
-    the first process checks, locks and writes."""
-    return all(os.environ.get(k, "0") == "0" for k in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+    the first process checks, locks and writes: Lightning's own launcher and torchrun set
+    RANK / LOCAL_RANK / NODE_RANK, ``srun`` sets SLURM_PROCID (a job of one task has 0)."""
+    ranks = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+    return all(os.environ.get(k, "0") == "0" for k in ranks)
 
 
 @contextlib.contextmanager
@@ -293,13 +303,24 @@ def checkpoint_digest(checkpoint: dict[str, Any]) -> str:
     )
 
 
+def concrete_architecture(config: Config, shape: tuple[int, int, int]) -> Config:
+    """The config with ``auto`` replaced by the architecture it chooses for ``shape``: a run
+    folder records what was built, so a later change of what ``auto`` means cannot break it."""
+    if not family_of(config.model).uses_networks:
+        return config
+    chosen = resolve_architecture(config.model.architecture, shape)
+    return apply_overrides(config, {"model.architecture": chosen})
+
+
 def check_resume(config: Config, run_dir: Path) -> dict[str, Any]:
     """Refuse a resume that would change what the checkpoint was trained as, before anything
     in the folder changes; returns the last checkpoint's contents."""
     last = run_dir / "checkpoints" / "last.ckpt"
     if not last.exists():
         raise FileNotFoundError(f"{last}: nothing to resume (no checkpoint in {run_dir})")
-    saved, _, _ = read_run_config(run_dir)
+    saved, shape, _ = read_run_config(run_dir)
+    # a study's spec (or a config file) may say `auto` where the run folder records its choice
+    config = concrete_architecture(config, shape)
     changed = [
         name for name in differences(saved.to_dict(), config.to_dict()) if name not in RESUMABLE
     ]

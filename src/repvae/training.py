@@ -38,14 +38,12 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
-from repvae.config import Config, ConfigError, TrainConfig, apply_overrides
+from repvae.config import Config, ConfigError, TrainConfig
 from repvae.data import ImageData
 from repvae.data.batches import SemiSupervisedBatches, TensorBatches
 from repvae.data.splits import balanced_subset
 from repvae.files import atomic_path, write_text
 from repvae.models import Model, build_model
-from repvae.models.contract import family_of
-from repvae.models.networks import resolve_architecture
 from repvae.run import (
     DIGEST_KEY,
     RNG_KEY,
@@ -55,6 +53,7 @@ from repvae.run import (
     check_resume,
     checkpoint_digest,
     clear_run,
+    concrete_architecture,
     environment,
     primary_process,
     read_checkpoint,
@@ -584,15 +583,6 @@ def _after_divergence(run_dir: Path, last_ckpt: Path) -> str:
         f"{int(saved['epoch']) + 1} (step {int(saved['global_step'])}); resume from it with a "
         f"lower learning rate: repvae train --resume {run_dir} --lr LR"
     )
-
-
-def concrete_architecture(config: Config, shape: tuple[int, int, int]) -> Config:
-    """The config with ``auto`` replaced by the architecture it chooses for ``shape``: a run
-    folder records what was built, so a later change of what ``auto`` means cannot break it."""
-    if not family_of(config.model).uses_networks:
-        return config
-    chosen = resolve_architecture(config.model.architecture, shape)
-    return apply_overrides(config, {"model.architecture": chosen})
 
 
 def _read_summary(run_dir: Path) -> dict:

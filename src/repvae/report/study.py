@@ -146,6 +146,8 @@ def provenance_table(
         {"item": "budget", "value": meta.get("budget") or "default"},
         {"item": "runs finished", "value": finished},
     ]
+    if meta.get("executor"):  # where the last invocation ran what it lacked
+        rows.append({"item": "executor", "value": meta["executor"]})
     rows += [{"item": key, "value": value} for key, value in env.items()]
     return markdown_table(rows, ["item", "value"])
 

@@ -11,11 +11,14 @@
     budgets: {quick: {train.epochs: 2, evaluate.subset: 10000}}
     labels: {vae: VAE}                                      # display names of presets
     pictures: [traversals]          # each method's pictures the report shows (metric pictures)
+    resources: {cpus: 2, gpus: 0, partition: gpu, time: 120}   # per run, on Ray and Slurm
 
 Axis keys are dotted config fields (``model.vae.nesting_weights``; the flat names of the first
 format, ``model.nesting_weights``, still work), or ``model`` for a registered preset. Nested
 (Matryoshka) models are probed at every prefix size; ``evaluate.metrics`` names metrics of
 ``repvae evaluate`` (``evaluate.settings`` sets its options) to compute for every run.
+``resources`` is what one run asks of a Ray cluster or of Slurm (``repvae.studies.executors``);
+a budget may change it too (``resources.time: 600``).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import json
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -33,6 +36,8 @@ from repvae.config import PRESETS, Config, ConfigError, apply_overrides, from_di
 from repvae.config.errors import yaml_problem
 from repvae.data import dataset_label
 from repvae.evaluate.suite import METRICS
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -44,6 +49,28 @@ class Evaluation:
     subset: int | None = None  # probe on a seeded subset of this many training images
     metrics: list[str] = field(default_factory=list)  # metrics of repvae evaluate
     settings: dict[str, Any] = field(default_factory=dict)  # repvae.evaluate.suite.Settings
+
+
+@dataclass
+class Resources:
+    """What one run asks for on a cluster: CPU cores and GPUs (Ray and Slurm; on Ray a share
+    of a GPU, e.g. 0.25 for four small runs on one GPU), and on Slurm the partition, the time
+    limit in minutes (a run still training then is requeued and resumes from its last
+    checkpoint) and the memory in GB (None: the partition's default)."""
+
+    cpus: int = 1
+    gpus: float = 0
+    partition: str | None = None
+    time: int = 60
+    mem_gb: float | None = None
+
+    def check(self) -> None:
+        for name, whole in (("cpus", self.cpus), ("time", self.time)):
+            if isinstance(whole, bool) or not isinstance(whole, int) or whole < 1:
+                raise ConfigError(f"study.resources.{name}: must be a whole number >= 1")
+        for name, number in (("gpus", self.gpus), ("mem_gb", self.mem_gb or 0)):
+            if isinstance(number, bool) or not isinstance(number, int | float) or number < 0:
+                raise ConfigError(f"study.resources.{name}: must be a number >= 0")
 
 
 @dataclass
@@ -68,6 +95,7 @@ class Study:
     source: str = ""
     # the pictures (of the ``pictures`` metric) of each method's first run the report shows
     pictures: list[str] = field(default_factory=lambda: ["traversals"])
+    resources: Resources = field(default_factory=Resources)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Study:
@@ -82,26 +110,20 @@ class Study:
             "title",
             "source",
             "pictures",
+            "resources",
         }
         for key in raw:
             if key not in known:
                 raise ConfigError(f"study.{key}: unknown key; expected one of {sorted(known)}")
-        evaluate_raw = raw.get("evaluate") or {}
-        if not isinstance(evaluate_raw, dict):
-            raise ConfigError("study.evaluate: expected a mapping")
-        known_evaluate = {f.name for f in fields(Evaluation)}
-        for key in evaluate_raw:
-            if key not in known_evaluate:
-                raise ConfigError(
-                    f"study.evaluate.{key}: unknown key; expected one of {sorted(known_evaluate)}"
-                )
-        evaluate = Evaluation(**evaluate_raw)
+        evaluate = _dataclass_section(Evaluation, "evaluate", raw.get("evaluate"))
         unknown = [m for m in evaluate.metrics if m not in METRICS]
         if unknown:
             raise ConfigError(f"study.evaluate.metrics: {unknown} unknown; choose from {METRICS}")
         for key in ("name", "grid"):
             if key not in raw:
                 raise ConfigError(f"study.{key}: missing")
+        resources = _dataclass_section(Resources, "resources", raw.get("resources"))
+        resources.check()
         return cls(
             name=raw["name"],
             base=raw.get("base") or {},
@@ -113,11 +135,13 @@ class Study:
             title=raw.get("title", ""),
             source=raw.get("source", ""),
             pictures=raw.get("pictures", ["traversals"]),
+            resources=resources,
         )
 
     def with_budget(self, budget: str | None, seeds: list[int] | None = None) -> Study:
         """Apply a named budget: ``train.*``/``data.*``/``model.*`` go to the base config,
-        ``evaluate.*`` to the evaluation settings, ``seeds`` replaces the seeds. Explicit
+        ``evaluate.*`` to the evaluation settings, ``resources.*`` to what a run asks of a
+        cluster, ``seeds`` replaces the seeds. Explicit
         ``seeds`` (``--seeds``) replace both the study's and the budget's."""
         if budget is None:
             return replace(self, seeds=list(seeds)) if seeds else self
@@ -126,19 +150,22 @@ class Study:
                 f"--budget: unknown budget {budget!r}; this study has {sorted(self.budgets)}"
             )
         base = json.loads(json.dumps(self.base))
-        evaluate = Evaluation(**vars(self.evaluate))
+        evaluate, resources = replace(self.evaluate), replace(self.resources)
+        sections: dict[str, Any] = {"evaluate": evaluate, "resources": resources}
         chosen = self.seeds
         for dotted, value in self.budgets[budget].items():
             section, _, key = dotted.partition(".")
             if dotted == "seeds":
                 chosen = list(value)
-            elif section == "evaluate":
-                if key not in vars(evaluate):
+            elif section in sections:
+                if key not in vars(sections[section]):
                     raise ConfigError(f"study.budgets.{budget}.{dotted}: unknown setting")
-                setattr(evaluate, key, value)
+                setattr(sections[section], key, value)
             else:
                 set_dotted(base, dotted, value)
-        return replace(self, base=base, seeds=list(seeds) if seeds else chosen, evaluate=evaluate)
+        resources.check()
+        seeds = list(seeds) if seeds else chosen
+        return replace(self, base=base, seeds=seeds, evaluate=evaluate, resources=resources)
 
     def runs(self, overrides: dict[str, Any] | None = None) -> list[RunSpec]:
         """Expand the grid x seeds into runs with stable, readable ids."""
@@ -184,6 +211,18 @@ class Study:
             label += f" ({', '.join(swept)})"
         replaces = self.labels.get(preset.replaces, preset.replaces)
         return RunSpec("-".join(str(p) for p in parts), label, config, replaces)
+
+
+def _dataclass_section(kind: type[T], name: str, raw: Any) -> T:
+    """A study file's mapping (``evaluate``, ``resources``) as its dataclass, unknown keys named."""
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"study.{name}: expected a mapping")
+    known = {f.name for f in fields(kind)}  # type: ignore[arg-type]
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"study.{name}.{key}: unknown key; expected one of {sorted(known)}")
+    return kind(**raw)
 
 
 def _field(dotted: str) -> str:
