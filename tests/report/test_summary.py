@@ -218,3 +218,17 @@ def test_each_nested_model_is_compared_with_its_own_family_at_every_size_and_cos
         "ratio": "0.50",
     }
     assert (by_model["M-Info"]["m=8"], by_model["M-Info"]["ratio"]) == ("-5.00", "0.50")
+
+
+def test_a_published_accuracy_under_another_protocol_stands_beside_ours_and_the_line_says_so():
+    rows = [_probe("VAE", "map", 8, 0.40, protocol="split")]
+    cv = _published("VAE", "accuracy", 53.0, our_quantity="mlp probe, map (cv5)", our_method="VAE")
+    other_kind = _published(
+        "VAE", "accuracy", 10.0, our_quantity="mlp probe, sample (cv5)", our_method="VAE"
+    )
+    table, _ = summary_table(rows, [cv, other_kind], ["VAE"], "map")
+    line = _cells(table, "mlp (split)")
+    assert line["VAE"] == "40.00 / 53.00 / -13.00"
+    assert line["protocol"].startswith("protocols differ: ours split, published cv5")
+    # the same probe of another representation kind is not ours to stand beside
+    assert "10.00" not in str(table)

@@ -148,14 +148,36 @@ def _placed(
         if p.value is None or p.column not in latents:
             continue
         probe = is_accuracy(p.our_quantity)
-        if (probe and p.our_quantity not in measured) or (not probe and section != OTHER):
+        name = beside_ours(p.our_quantity, measured) if probe else p.our_quantity
+        if name is None or (not probe and section != OTHER):
             continue
-        sizes = {size for name, size, m in ours if (name, m) == (p.our_quantity, p.column)}
+        sizes = {size for name_, size, m in ours if (name_, m) == (name, p.column)}
         for latent in sorted(sizes or latents[p.column]):
             if p.applies_to(latent):
                 theirs = p.method if p.beside else ""
-                placed[(p.our_quantity, latent, theirs, p.column)].append(p)
+                placed[(name, latent, theirs, p.column)].append(p)
     return placed
+
+
+def beside_ours(published: str, measured: set[str]) -> str | None:
+    """Our probe accuracy a published one stands beside: the same probe, representation and
+    protocol, or else the same probe and representation under another protocol (the line then
+    says how the protocols differ), or None where we did not measure that probe."""
+    if published in measured:
+        return published
+    probe = published.rpartition(" (")[0]
+    others = sorted(name for name in measured if name.rpartition(" (")[0] == probe)
+    return others[0] if others else None
+
+
+def protocol_difference(ours: str, published: str) -> str:
+    """What a line says when a published accuracy was measured under another protocol."""
+    return f"protocols differ: ours {_protocol(ours)}, published {_protocol(published)}"
+
+
+def _protocol(probe_quantity: str) -> str:
+    """``split`` of ``mlp probe, map (split)``."""
+    return probe_quantity.rpartition(" (")[2].rstrip(")")
 
 
 def _cell(name: str, values: list[float] | None, p: Published) -> str:
@@ -187,6 +209,10 @@ def summary_table(
         p = _one_value_each(found, f"{column}, {name} at latent {latent}")
         for each in found:
             line.cite(each)
+            if each.our_quantity != name:
+                note = protocol_difference(name, each.our_quantity)
+                if note not in line.protocols:
+                    line.protocols.insert(0, note)
         values = None if theirs else ours.get((name, latent, column))
         line.cells[column] = published_text(p) if theirs else _cell(name, values, p)
     for (name, latent, method), values in ours.items():
