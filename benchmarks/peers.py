@@ -85,7 +85,8 @@ def pythae_loop(args: argparse.Namespace, data: ImageData) -> tuple[VAE, float] 
     log-variance head where ours has a softplus std, and a sigmoid decoder for its BCE)."""
     if importlib.util.find_spec("pythae") is None:
         return None
-    from pythae.models import VAE as PythaeVAE  # optional benchmark dependency
+    from pythae.data.datasets import BaseDataset  # optional benchmark dependency
+    from pythae.models import VAE as PythaeVAE
     from pythae.models import VAEConfig
     from pythae.models.base.base_utils import ModelOutput
     from pythae.models.nn import BaseDecoder, BaseEncoder
@@ -116,7 +117,9 @@ def pythae_loop(args: argparse.Namespace, data: ImageData) -> tuple[VAE, float] 
     with tempfile.TemporaryDirectory() as out:
         trainer = BaseTrainer(
             model,
-            train_dataset=data.train.images.float().div(255).numpy(),
+            train_dataset=BaseDataset(
+                data.train.images.float().div(255), data.train.labels
+            ),
             training_config=BaseTrainerConfig(
                 output_dir=out,
                 num_epochs=args.epochs,
