@@ -117,9 +117,7 @@ def pythae_loop(args: argparse.Namespace, data: ImageData) -> tuple[VAE, float] 
     with tempfile.TemporaryDirectory() as out:
         trainer = BaseTrainer(
             model,
-            train_dataset=BaseDataset(
-                data.train.images.float().div(255), data.train.labels
-            ),
+            train_dataset=BaseDataset(data.train.images.float().div(255), data.train.labels),
             training_config=BaseTrainerConfig(
                 output_dir=out,
                 num_epochs=args.epochs,
