@@ -7,6 +7,7 @@ from, and the built-in families with their presets. A new family is a new module
 
 # The options (likelihoods, networks, heads) and the families register themselves on import.
 import repvae.models.autoencoder
+import repvae.models.cvae
 import repvae.models.discretized
 import repvae.models.likelihoods
 import repvae.models.networks
