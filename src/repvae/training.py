@@ -536,6 +536,7 @@ def _train(
         "precision": precision,
         **({"labelled_images": len(labelled)} if needs_labels else {}),
         "parameters": sum(p.numel() for p in model.parameters()),
+        **model.training_summary(images),
     }
     write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     return Run(run_dir, config, model.eval(), summary)

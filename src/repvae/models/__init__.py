@@ -15,6 +15,7 @@ import repvae.models.pixelcnn
 import repvae.models.ppca
 import repvae.models.semisupervised
 import repvae.models.vae
+import repvae.models.vqvae
 from repvae.models.contract import (
     Capabilities,
     Family,

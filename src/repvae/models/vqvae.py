@@ -1,0 +1,313 @@
+"""The VQ-VAE (van den Oord, Vinyals and Kavukcuoglu, "Neural Discrete Representation
+Learning", 2017): a conv encoder gives a map of D-dimensional vectors z_e (D = ``latent_dim``),
+each replaced by its nearest entry e_k of a codebook of K vectors, and the decoder reads the
+quantised map z_q:
+
+    loss = -log p(x | z_q) + beta * ||z_e - sg[e]||^2                 (EMA codebook, default)
+    loss = -log p(x | z_q) + ||sg[z_e] - e||^2 + beta * ||z_e - sg[e]||^2   (model.vqvae.ema: false)
+
+Gradients pass the quantiser unchanged (straight-through: z_q = z_e + sg[e - z_e]). With EMA
+(decay 0.99, the paper's appendix) each code moves to the running mean of the encoder outputs
+assigned to it, N_k <- g N_k + (1-g) n_k, m_k <- g m_k + (1-g) sum z_e, e_k = m_k / N_k (N
+Laplace-smoothed), after the batch is quantised; the codebook loss is then dropped (one or the
+other, not both). A code whose running count N_k falls below ``dead_code_threshold`` (assignments
+per step; Jukebox restarts below 1) is re-initialised to one of the batch's encoder outputs.
+The squared distances are summed over the map, like the reconstruction term over pixels, so
+beta = 0.25 weighs them as in the paper whatever the image size.
+
+The quantiser is ``vector-quantize-pytorch``'s ``VectorQuantize`` with its defaults pinned to
+the paper: decay 0.99, no rotation trick (on by default there; plain straight-through here), no
+k-means init, its own commitment loss off (it averages over elements; the terms above are
+computed here). Representations: ``map`` is the quantised map flattened (D x h x w numbers),
+``codes`` the bag-of-codes histogram (the share of the map's positions assigned to each of the
+K codes). Codebook usage (perplexity, codes used) is logged per step and, over the whole
+training set (perplexity depends on the batch size), written to the run's summary.
+
+Sampling needs a prior over the code map (a PixelCNN trained on the frozen codes afterwards);
+it is not implemented, so the family says so instead of drawing codes uniformly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from repvae.config import AUTO_ARCHITECTURE, NO_HEAD, ModelConfig, Preset, Section
+from repvae.config.errors import require
+from repvae.models.contract import Capabilities, Family, LossTerms, Model, register_family
+from repvae.models.distributions import NotADistribution
+from repvae.models.likelihoods import build_likelihood
+
+MAX_STAGES = 2  # stride-2 stages: 28x28 -> 7x7, 32x32 -> 8x8 (the paper's CIFAR map)
+SMALLEST_MAP = 4
+
+
+@dataclass
+class VQSection(Section):
+    """``model.vqvae``: the codebook and the conv networks around it."""
+
+    codebook_size: int = 128  # K (keras-io's MNIST VQ-VAE: 128; the paper's CIFAR: 512)
+    commitment: float = 0.25  # beta
+    ema: bool = True  # EMA codebook updates instead of the codebook loss
+    decay: float = 0.99
+    # re-initialise a code whose running count of assignments per step falls below this; 0: never
+    dead_code_threshold: float = 1.0
+    channels: int = 64  # width of the encoder and decoder
+    # stride-2 stages of the encoder; null: halve while the sides stay even and >= 4 (at most 2)
+    stages: int | None = None
+
+    def check(self, model: ModelConfig) -> None:
+        require("model.vqvae.codebook_size", self.codebook_size >= 2, "must be >= 2")
+        require("model.vqvae.commitment", self.commitment >= 0, "must be >= 0")
+        require("model.vqvae.decay", 0 < self.decay < 1, "must be in (0, 1)")
+        require("model.vqvae.dead_code_threshold", self.dead_code_threshold >= 0, "must be >= 0")
+        require("model.vqvae.channels", self.channels >= 1, "must be >= 1")
+        require("model.vqvae.stages", self.stages is None or self.stages >= 0, "must be >= 0")
+        require(
+            "model.architecture",
+            model.architecture == AUTO_ARCHITECTURE,
+            "the vqvae family has its own conv networks (it encodes to a map, not a vector)",
+        )
+        require(
+            "model.head.kind", model.head.kind == NO_HEAD, "the vqvae family has no PixelCNN head"
+        )
+        require("model.beta", model.beta == 1.0, "the vqvae family has no KL term to weigh")
+
+
+def auto_stages(h: int, w: int) -> int:
+    """Stride-2 stages that keep both sides whole and at least ``SMALLEST_MAP``."""
+    stages = 0
+    while stages < MAX_STAGES and h % 2 == 0 and w % 2 == 0 and min(h, w) // 2 >= SMALLEST_MAP:
+        h, w, stages = h // 2, w // 2, stages + 1
+    return stages
+
+
+class _Residual(nn.Module):
+    """The paper's residual block: ReLU, 3x3 conv, ReLU, 1x1 conv."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def conv_encoder(channels_in: int, width: int, dim: int, stages: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for stage in range(stages):
+        layers += [nn.Conv2d(channels_in if stage == 0 else width, width, 4, 2, 1), nn.ReLU()]
+    return nn.Sequential(
+        *layers,
+        nn.Conv2d(width if stages else channels_in, width, 3, padding=1),
+        _Residual(width),
+        _Residual(width),
+        nn.ReLU(),
+        nn.Conv2d(width, dim, 1),
+    )
+
+
+def conv_decoder(dim: int, width: int, channels_out: int, stages: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for _ in range(stages):
+        layers += [nn.ConvTranspose2d(width, width, 4, 2, 1), nn.ReLU()]
+    return nn.Sequential(
+        nn.Conv2d(dim, width, 3, padding=1),
+        _Residual(width),
+        _Residual(width),
+        nn.ReLU(),
+        *layers,
+        nn.Conv2d(width, channels_out, 3, padding=1),
+    )
+
+
+@dataclass(frozen=True)
+class CodeMap:
+    """A VQ-VAE's encoding of a batch: ``mean`` the quantised map flattened (the ``map``
+    representation) and ``codes`` the share of the map's positions per code (``codes``). It is
+    deterministic, so there is nothing to draw."""
+
+    mean: torch.Tensor
+    codes: torch.Tensor
+
+    def rsample(
+        self, k: int | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        raise NotADistribution(
+            "a VQ-VAE encodes each image to its nearest codes, not a distribution to sample "
+            "(use the map or codes representation)"
+        )
+
+    def prefix(self, m: int) -> CodeMap:
+        raise NotADistribution("a VQ-VAE's code map has no nested prefixes")
+
+    def flat_parameters(self) -> torch.Tensor:
+        raise NotADistribution("a VQ-VAE's encoding has no distribution parameters")
+
+
+def perplexity(indices: torch.Tensor, codebook_size: int) -> torch.Tensor:
+    """exp(entropy of the codes' frequencies): K when every code is used equally, 1 when one
+    code takes every position."""
+    p = torch.bincount(indices.flatten(), minlength=codebook_size).float()
+    p = p / p.sum()
+    return torch.exp(-torch.special.xlogy(p, p).sum())
+
+
+class VQVAE(Model):
+    def __init__(self, config: ModelConfig, shape: tuple[int, int, int], num_classes: int) -> None:
+        super().__init__(config, shape, num_classes)
+        # imported here, not at the top: it imports einx (about 1 s), which every other repvae
+        # command would pay for; only building a VQ-VAE needs it
+        from vector_quantize_pytorch import VectorQuantize
+
+        self.options = cast(VQSection, config.options)
+        options = self.options
+        c, h, w = self.shape
+        stages = auto_stages(h, w) if options.stages is None else options.stages
+        if h % 2**stages or w % 2**stages:
+            raise ValueError(
+                f"model.vqvae.stages: {stages} stride-2 stages need sides divisible by "
+                f"{2**stages}, got {h}x{w}"
+            )
+        self.map_shape = (self.latent_dim, h >> stages, w >> stages)
+        self.likelihood = build_likelihood(config, c)
+        out = self.likelihood.out_channels(c)
+        self.encoder = conv_encoder(c, options.channels, self.latent_dim, stages)
+        self.decoder = conv_decoder(self.latent_dim, options.channels, out, stages)
+        self.quantizer = VectorQuantize(
+            dim=self.latent_dim,
+            codebook_size=options.codebook_size,
+            decay=options.decay,
+            commitment_weight=0.0,  # the commitment term is computed in ``loss``
+            threshold_ema_dead_code=options.dead_code_threshold,
+            rotation_trick=False,
+            kmeans_init=False,
+            accept_image_fmap=True,
+            ema_update=options.ema,
+            learnable_codebook=not options.ema,
+        )
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            continuous_posterior=False,
+            likelihood_bound=False,
+            generates=False,
+            kinds={
+                "codes": "bag-of-codes histogram: the share of the code map's positions "
+                "assigned to each codebook entry"
+            },
+            unsupported={
+                "continuous_posterior": "a VQ-VAE encodes each image to its nearest codes, not "
+                "a density: its representations are map (the quantised vectors) and codes "
+                "(the bag-of-codes histogram)",
+                "likelihood_bound": "a VQ-VAE's loss is not a bound on log p(x) (its uniform "
+                "prior over codes is left out of training)",
+                "generates": "sampling a VQ-VAE needs a learned prior over its code map (a "
+                "PixelCNN trained on the frozen codes), which is not implemented",
+            },
+        )
+
+    @property
+    def discrete_likelihood(self) -> bool:
+        return self.likelihood.discrete
+
+    @property
+    def codebook(self) -> torch.Tensor:
+        """The K x D codebook."""
+        return cast(torch.Tensor, self.quantizer.codebook)
+
+    def quantise(self, z_e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The nearest codes of an encoder map [B, D, h, w] and their indices [B, h, w]. In
+        training mode the codebook's EMA and dead codes are updated and the map returned
+        passes gradients straight through to ``z_e``."""
+        quantised, indices, _ = self.quantizer(z_e.float())
+        return quantised, indices
+
+    def loss(
+        self, x: torch.Tensor, beta_scale: float = 1.0, *, labels: torch.Tensor | None = None
+    ) -> LossTerms:
+        """Batch means of the reconstruction, codebook and commitment terms (see the module
+        docstring); labels and the KL warm-up do not apply."""
+        target = self.preprocess(x)
+        z_e = self.encoder(target).float()
+        z_q, indices = self.quantise(z_e)
+        recon = -self.likelihood.log_prob(self.decoder(z_q).float(), target).mean()
+        commitment = (z_e - z_q.detach()).square().flatten(1).sum(1).mean()
+        loss = recon + self.options.commitment * commitment
+        terms = {"recon": recon.detach(), "commitment": commitment.detach()}
+        if not self.options.ema:
+            codes = self.quantizer.get_codes_from_indices(indices)  # with the codebook's gradient
+            codebook = (codes - z_e.detach()).square().flatten(1).sum(1).mean()
+            loss = loss + codebook
+            terms["codebook"] = codebook.detach()
+        k = self.options.codebook_size
+        terms["perplexity"] = perplexity(indices, k)
+        terms["codes_used"] = torch.tensor(float(torch.unique(indices).numel()), device=x.device)
+        return LossTerms(loss, terms)
+
+    def encode(self, x: torch.Tensor) -> CodeMap:
+        z_q, indices = self.quantise(self.encoder(self.preprocess(x)))
+        histogram = F.one_hot(indices.flatten(1), self.options.codebook_size).float().mean(1)
+        return CodeMap(z_q.flatten(1).float(), histogram)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        z: torch.Tensor,
+        prefix: int | None = None,
+        generator: torch.Generator | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The decoder's mean image for flattened code maps (reconstructions, interpolations;
+        drawing the codes needs the prior this family lacks)."""
+        self._prefix(prefix)
+        return self.likelihood.mean(self.decoder(z.view(-1, *self.map_shape)).float())
+
+    @torch.no_grad()
+    def training_summary(self, images: torch.Tensor) -> dict[str, float]:
+        """Codebook usage over every position of the training images' code maps."""
+        was_training = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        indices = torch.cat(
+            [
+                self.quantise(self.encoder(self.preprocess(images[i : i + 1024].to(device))))[1]
+                .flatten()
+                .cpu()
+                for i in range(0, len(images), 1024)
+            ]
+        )
+        self.train(was_training)
+        k = self.options.codebook_size
+        used = int(torch.unique(indices).numel())
+        return {
+            "codebook_perplexity": float(perplexity(indices, k)),
+            "codes_used": used,
+            "dead_codes": k - used,
+        }
+
+
+def _vqvae(latent_dim: int) -> dict[str, Any]:
+    return {"model.family": "vqvae"}
+
+
+FAMILY = register_family(
+    Family(
+        name="vqvae",
+        section=VQSection,
+        build=VQVAE,
+        help="VQ-VAE: a codebook of vectors, straight-through gradients, EMA codebook updates",
+        uses_networks=False,
+        presets=(Preset("vqvae", "vqvae", _vqvae, help="VQ-VAE (van den Oord et al. 2017)"),),
+    )
+)
