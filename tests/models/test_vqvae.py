@@ -1,6 +1,7 @@
 """The VQ-VAE: nearest-code quantisation with straight-through gradients, the EMA codebook update
-and dead-code restarts computed by hand, the loss terms, the two representations (quantised map
-and bag of codes), and a run on the digits from training to probes."""
+and dead-code restarts computed by hand, the loss terms, the causal code prior and its samples,
+the two representations (quantised map and bag of codes), and a run on the digits from training
+to probes and samples."""
 
 import csv
 import json
@@ -12,6 +13,7 @@ import torch
 from repvae.cli import main
 from repvae.config import ConfigError, ModelConfig, from_dict
 from repvae.models import Unsupported
+from repvae.models.masked import receptive_field
 from repvae.models.vqvae import VQVAE, VQSection, auto_stages, perplexity
 from repvae.represent import Embeddings
 from repvae.run import load
@@ -21,7 +23,7 @@ SHAPE = (1, 8, 8)
 
 def build(**options) -> VQVAE:
     torch.manual_seed(0)
-    section = VQSection(**{"codebook_size": 3, "channels": 4, **options})
+    section = VQSection(**{"codebook_size": 3, "channels": 4, "prior_channels": 8, **options})
     return VQVAE(ModelConfig(family="vqvae", latent_dim=2, section=section), SHAPE, 10)
 
 
@@ -97,7 +99,11 @@ def test_the_loss_is_reconstruction_plus_the_commitment_and_codebook_terms():
         e = before[indices].view(3, 4, 4, 2).permute(0, 3, 1, 2)
         recon = -model.likelihood.log_prob(model.decoder(e), x).mean()
         squared = (z_e - e).square().sum((1, 2, 3)).mean()
-        expected = recon + 0.25 * squared + (0.0 if ema else squared)
+        code_maps = indices.view(3, 4, 4)
+        log_p = model.prior(code_maps).log_softmax(1).gather(1, code_maps[:, None])
+        prior = -log_p.sum((1, 2, 3)).mean()  # -log p(codes) over the 4x4 map
+        torch.testing.assert_close(out.terms["prior"], prior)
+        expected = recon + 0.25 * squared + (0.0 if ema else squared) + prior
         torch.testing.assert_close(out.loss, expected, rtol=1e-5, atol=1e-4)
         assert ("codebook" in out.terms) != ema
     # without EMA the codebook learns from the codebook term alone: d/de_k = 2 sum (e_k - z_e)/B
@@ -107,6 +113,33 @@ def test_the_loss_is_reconstruction_plus_the_commitment_and_codebook_terms():
     flat = z_e.detach().permute(0, 2, 3, 1).reshape(-1, 2)
     expected_grad = torch.stack([2 * (before[k] - flat[indices == k]).sum(0) / 3 for k in range(3)])
     torch.testing.assert_close(grad, expected_grad, rtol=1e-4, atol=1e-4)
+
+
+def test_the_code_prior_reads_only_earlier_positions():
+    prior = build().prior
+    assert prior is not None
+    channels = prior.embed.embedding_dim
+    for position in [(0, 0), (1, 2), (3, 3)]:
+        field = receptive_field(prior.net, (channels, 4, 4), position)
+        rows, cols = torch.meshgrid(torch.arange(4), torch.arange(4), indexing="ij")
+        earlier = (rows < position[0]) | ((rows == position[0]) & (cols < position[1]))
+        assert not (field & ~earlier).any()  # never itself or a later position
+    assert receptive_field(prior.net, (channels, 4, 4), (3, 3))[0, 0]  # but does see the past
+
+
+def test_samples_decode_code_maps_drawn_from_the_prior():
+    model = build().eval()
+    assert model.prior is not None
+    final = model.prior.net[-1]
+    with torch.no_grad():  # a prior that puts all its mass on code 2 everywhere
+        final.weight.zero_()
+        final.bias.copy_(torch.tensor([-50.0, -50.0, 50.0]))
+    images = model.sample(2, generator=torch.Generator().manual_seed(0))
+    code_map = model.codebook[2].view(1, 2, 1, 1).expand(1, 2, 4, 4)
+    expected = model.likelihood.mean(model.decoder(code_map))
+    torch.testing.assert_close(images, expected.expand(2, *SHAPE))
+    draws = model.prior.sample(200, (1, 1), torch.Generator().manual_seed(0))
+    assert (draws == 2).all()
 
 
 def test_representations_are_the_quantised_map_and_the_bag_of_codes():
@@ -122,8 +155,8 @@ def test_representations_are_the_quantised_map_and_the_bag_of_codes():
     assert perplexity(torch.tensor([0, 1, 2, 0, 1, 2]), 3).item() == pytest.approx(3.0)
     assert perplexity(torch.tensor([1, 1, 1]), 3).item() == pytest.approx(1.0)
     assert (auto_stages(8, 8), auto_stages(28, 28), auto_stages(32, 32)) == (1, 2, 2)
-    with pytest.raises(Unsupported, match=r"vqvae family: sampling a VQ-VAE needs a learned"):
-        model.sample(2)
+    with pytest.raises(Unsupported, match=r"vqvae family: model\.vqvae\.prior_layers is 0"):
+        build(prior_layers=0).sample(2)
     with pytest.raises(ConfigError, match=r"^model\.architecture: the vqvae family has its own"):
         from_dict({"model": {"family": "vqvae", "architecture": "mlp"}})
     with pytest.raises(ConfigError, match=r"^model\.vqvae\.decay: must be in"):
@@ -139,7 +172,7 @@ def test_train_embed_probe_on_digits(tmp_path, capsys):
     assert summary["codes_used"] + summary["dead_codes"] == 128
     assert 1 <= summary["codebook_perplexity"] <= summary["codes_used"]
     with open(run_dir / "logs" / "metrics.csv") as f:
-        assert {"train/perplexity", "train/codes_used", "val/commitment"} <= set(
+        assert {"train/perplexity", "train/codes_used", "val/prior", "val/commitment"} <= set(
             next(csv.reader(f))
         )
 
@@ -158,7 +191,8 @@ def test_train_embed_probe_on_digits(tmp_path, capsys):
     assert "its representations are map (the quantised vectors) and codes" in (
         capsys.readouterr().err
     )
-    assert main(["sample", str(run_dir), "--out", str(tmp_path / "s.png")]) == 2
-    assert "needs a learned prior over its code map" in capsys.readouterr().err
+    samples = tmp_path / "samples.png"
+    assert main(["sample", str(run_dir), "-n", "4", "--out", str(samples)]) == 0
+    assert samples.read_bytes().startswith(b"\x89PNG")
     run = load(run_dir, device="cpu")
     assert run.model.reconstruct(run.config.data.load().test.images[:2]).shape == (2, *SHAPE)

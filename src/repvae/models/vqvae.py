@@ -23,8 +23,14 @@ computed here). Representations: ``map`` is the quantised map flattened (D x h x
 K codes). Codebook usage (perplexity, codes used) is logged per step and, over the whole
 training set (perplexity depends on the batch size), written to the run's summary.
 
-Sampling needs a prior over the code map (a PixelCNN trained on the frozen codes afterwards);
-it is not implemented, so the family says so instead of drawing codes uniformly.
+Sampling draws a code map from a learned prior, a small PixelCNN over the code indices (masked
+convolutions from ``masked.py``: an embedding of each code, a type-A masked conv, residual
+type-B masked convs, K logits per position), then decodes it. The paper trains that prior
+afterwards on the frozen codes; here it trains in the same run on the detached codes (its
+gradient never reaches the encoder or the codebook), so it ends on the final codes, and its
+term, -log p(codes) summed over the map, makes the loss recon + prior the negative ELBO of the
+VQ-VAE with that prior (q is one-hot, so its entropy is 0), plus the commitment (and codebook)
+terms. ``model.vqvae.prior_layers: 0`` leaves the prior out, and sampling is then refused.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from repvae.config.errors import require
 from repvae.models.contract import Capabilities, Family, LossTerms, Model, register_family
 from repvae.models.distributions import NotADistribution
 from repvae.models.likelihoods import build_likelihood
+from repvae.models.masked import MaskedConv2d
 
 MAX_STAGES = 2  # stride-2 stages: 28x28 -> 7x7, 32x32 -> 8x8 (the paper's CIFAR map)
 SMALLEST_MAP = 4
@@ -59,6 +66,9 @@ class VQSection(Section):
     channels: int = 64  # width of the encoder and decoder
     # stride-2 stages of the encoder; null: halve while the sides stay even and >= 4 (at most 2)
     stages: int | None = None
+    # the PixelCNN prior over the code map: residual masked layers (0: no prior) and width
+    prior_layers: int = 4
+    prior_channels: int = 64
 
     def check(self, model: ModelConfig) -> None:
         require("model.vqvae.codebook_size", self.codebook_size >= 2, "must be >= 2")
@@ -67,6 +77,8 @@ class VQSection(Section):
         require("model.vqvae.dead_code_threshold", self.dead_code_threshold >= 0, "must be >= 0")
         require("model.vqvae.channels", self.channels >= 1, "must be >= 1")
         require("model.vqvae.stages", self.stages is None or self.stages >= 0, "must be >= 0")
+        require("model.vqvae.prior_layers", self.prior_layers >= 0, "must be >= 0")
+        require("model.vqvae.prior_channels", self.prior_channels >= 1, "must be >= 1")
         require(
             "model.architecture",
             model.architecture == AUTO_ARCHITECTURE,
@@ -128,6 +140,59 @@ def conv_decoder(dim: int, width: int, channels_out: int, stages: int) -> nn.Seq
         *layers,
         nn.Conv2d(width, channels_out, 3, padding=1),
     )
+
+
+class _MaskedResidual(nn.Module):
+    """ReLU, 3x3 type-B masked conv, ReLU, 1x1 conv: causal, as each position's input already
+    is."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReLU(),
+            MaskedConv2d(channels, channels, 3, "B"),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class CodePrior(nn.Module):
+    """p(codes) = prod over positions in raster order of Cat(k | earlier positions): a PixelCNN
+    whose logits at (i, j) read only the codes before (i, j)."""
+
+    def __init__(self, codebook_size: int, channels: int, layers: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(codebook_size, channels)
+        self.net = nn.Sequential(
+            MaskedConv2d(channels, channels, 5, "A"),
+            *(_MaskedResidual(channels) for _ in range(layers)),
+            nn.ReLU(),
+            nn.Conv2d(channels, codebook_size, 1),
+        )
+
+    def forward(self, indices: torch.Tensor) -> torch.Tensor:
+        """Logits [B, K, h, w] for code maps [B, h, w]."""
+        return self.net(self.embed(indices).permute(0, 3, 1, 2))
+
+    def nll(self, indices: torch.Tensor) -> torch.Tensor:
+        """-log p(codes) per map, in nats."""
+        return F.cross_entropy(self(indices), indices, reduction="none").flatten(1).sum(1)
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, size: tuple[int, int], generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Code maps [n, h, w] drawn position by position in raster order."""
+        device = self.embed.weight.device
+        indices = torch.zeros(n, *size, dtype=torch.long, device=device)
+        for i in range(size[0]):
+            for j in range(size[1]):
+                probs = self(indices)[:, :, i, j].float().softmax(1)
+                indices[:, i, j] = torch.multinomial(probs, 1, generator=generator)[:, 0]
+        return indices
 
 
 @dataclass(frozen=True)
@@ -195,13 +260,18 @@ class VQVAE(Model):
             ema_update=options.ema,
             learnable_codebook=not options.ema,
         )
+        self.prior = (
+            CodePrior(options.codebook_size, options.prior_channels, options.prior_layers)
+            if options.prior_layers
+            else None
+        )
 
     @property
     def capabilities(self) -> Capabilities:
         return Capabilities(
             continuous_posterior=False,
             likelihood_bound=False,
-            generates=False,
+            generates=self.prior is not None,
             kinds={
                 "codes": "bag-of-codes histogram: the share of the code map's positions "
                 "assigned to each codebook entry"
@@ -210,10 +280,10 @@ class VQVAE(Model):
                 "continuous_posterior": "a VQ-VAE encodes each image to its nearest codes, not "
                 "a density: its representations are map (the quantised vectors) and codes "
                 "(the bag-of-codes histogram)",
-                "likelihood_bound": "a VQ-VAE's loss is not a bound on log p(x) (its uniform "
-                "prior over codes is left out of training)",
-                "generates": "sampling a VQ-VAE needs a learned prior over its code map (a "
-                "PixelCNN trained on the frozen codes), which is not implemented",
+                "likelihood_bound": "the likelihood bounds integrate over a Gaussian q(z|x); "
+                "a VQ-VAE's negative ELBO is its recon + prior terms, in the training logs",
+                "generates": "model.vqvae.prior_layers is 0: there is no prior over the code "
+                "map to draw from",
             },
         )
 
@@ -250,6 +320,10 @@ class VQVAE(Model):
             codebook = (codes - z_e.detach()).square().flatten(1).sum(1).mean()
             loss = loss + codebook
             terms["codebook"] = codebook.detach()
+        if self.prior is not None:
+            prior = self.prior.nll(indices).mean()  # the codes are indices: no gradient back
+            loss = loss + prior
+            terms["prior"] = prior.detach()
         k = self.options.codebook_size
         terms["perplexity"] = perplexity(indices, k)
         terms["codes_used"] = torch.tensor(float(torch.unique(indices).numel()), device=x.device)
@@ -272,6 +346,21 @@ class VQVAE(Model):
         drawing the codes needs the prior this family lacks)."""
         self._prefix(prefix)
         return self.likelihood.mean(self.decoder(z.view(-1, *self.map_shape)).float())
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        prefix: int | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Images decoded from code maps drawn from the PixelCNN prior."""
+        if self.prior is None:
+            raise self.unsupported("generates")
+        indices = self.prior.sample(n, self.map_shape[1:], generator)
+        z_q = self.quantizer.get_codes_from_indices(indices)
+        return self.generate(z_q.flatten(1), prefix, generator)
 
     @torch.no_grad()
     def training_summary(self, images: torch.Tensor) -> dict[str, float]:
@@ -306,7 +395,7 @@ FAMILY = register_family(
         name="vqvae",
         section=VQSection,
         build=VQVAE,
-        help="VQ-VAE: a codebook of vectors, straight-through gradients, EMA codebook updates",
+        help="VQ-VAE: a codebook, straight-through gradients, EMA updates, a PixelCNN code prior",
         uses_networks=False,
         presets=(Preset("vqvae", "vqvae", _vqvae, help="VQ-VAE (van den Oord et al. 2017)"),),
     )
