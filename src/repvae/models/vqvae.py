@@ -306,8 +306,8 @@ class VQVAE(Model):
     def loss(
         self, x: torch.Tensor, beta_scale: float = 1.0, *, labels: torch.Tensor | None = None
     ) -> LossTerms:
-        """Batch means of the reconstruction, codebook and commitment terms (see the module
-        docstring); labels and the KL warm-up do not apply."""
+        """Batch means of the reconstruction, commitment, codebook (without EMA) and code prior
+        terms (see the module docstring); labels and the KL warm-up do not apply."""
         target = self.preprocess(x)
         z_e = self.encoder(target).float()
         z_q, indices = self.quantise(z_e)
