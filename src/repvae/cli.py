@@ -516,7 +516,7 @@ def parser() -> argparse.ArgumentParser:
     )
     t.set_defaults(func=cmd_train)
 
-    kinds_help = "representation kinds: map, sample, samples:K, dist"
+    kinds_help = "representation kinds: map, sample, samples:K, dist; a family's own (vqvae: codes)"
     e = sub.add_parser("embed", help="write representations of a run's splits (npz)")
     e.add_argument("run", type=Path)
     e.add_argument("--kind", nargs="+", default=["map"], help=kinds_help)

@@ -114,3 +114,13 @@ def test_train_embed_probe_and_sample_on_digits(tmp_path, capsys):
     assert "class 7" in capsys.readouterr().out
     assert main(["sample", str(run_dir), "--label", "10", "--out", str(sevens)]) == 2
     assert "--label: 10 is not a class (0 to 9)" in capsys.readouterr().err
+
+    only = ["probes", "classifier", "likelihood", "pictures"]
+    assert main(["evaluate", str(run_dir), "--only", *only, "--probes", "linear"]) == 0
+    assert f"note: {STYLE_NOTE}" in capsys.readouterr().out
+    evaluation = run_dir / "evaluation"
+    classifier = json.loads((evaluation / "classifier.json").read_text())
+    assert classifier["accuracy"] > 0.3  # the CVAE as a generative classifier; chance is 10 %
+    likelihood = json.loads((evaluation / "likelihood.json").read_text())
+    assert "bounds log p(x|y), not log p(x)" in likelihood["skipped"]
+    assert {"samples.png", "analogies.png"} <= {p.name for p in evaluation.glob("*.png")}

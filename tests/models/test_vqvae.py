@@ -196,3 +196,11 @@ def test_train_embed_probe_on_digits(tmp_path, capsys):
     assert samples.read_bytes().startswith(b"\x89PNG")
     run = load(run_dir, device="cpu")
     assert run.model.reconstruct(run.config.data.load().test.images[:2]).shape == (2, *SHAPE)
+
+    only = ["probes", "likelihood", "information", "pictures"]
+    args = ["evaluate", str(run_dir), "--only", *only, "--kind", "map", "codes", "sample"]
+    assert main([*args, "--probes", "linear"]) == 0
+    assert "probe on sample skipped: a VQ-VAE encodes each image" in capsys.readouterr().out
+    evaluation = run_dir / "evaluation"
+    assert "skipped" in json.loads((evaluation / "likelihood.json").read_text())
+    assert {"samples.png", "reconstructions.png"} <= {p.name for p in evaluation.glob("*.png")}
