@@ -117,6 +117,27 @@ def test_train_embed_probe(tmp_path, capsys):
     assert (tmp_path / "run" / "evaluation" / "eigenvalue_spectrum.png").stat().st_size > 0
 
 
+def test_sample_draws_the_prior_or_says_why_a_family_cannot(tmp_path, capsys):
+    run = _train(tmp_path, "--set", "model.hidden=32")
+    out = tmp_path / "samples.png"
+    assert main(["sample", run, "-n", "6", "--seed", "1", "--out", str(out)]) == 0
+    assert out.read_bytes().startswith(b"\x89PNG")
+    assert "samples from the prior (mean of p(x|z))" in capsys.readouterr().out
+    assert main(["sample", run, "--label", "3", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "repvae: error: --label: the vae family does not generate by class (its decoder reads "
+        "no label)"
+    )
+    ae = str(tmp_path / "ae")
+    args = ["--model", "ae", "--epochs", "1", "--no-progress", "--set", "model.hidden=16"]
+    assert main(["train", *args, "--out", ae]) == 0
+    assert main(["sample", ae, "--out", str(tmp_path / "ae.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("repvae: error: the ae family: a deterministic autoencoder has no prior")
+    assert err.count("\n") == 1 and not (tmp_path / "ae.png").exists()
+
+
 def test_save_load_gives_identical_map_embeddings(tmp_path):
     run = _train(tmp_path)
     data = repvae.load_dataset("digits")

@@ -21,6 +21,8 @@ FUNCTION_LEVEL_IMPORTS = {
     ("cli.py", "uvicorn"): "optional dependency (repvae[serve])",
     ("cli.py", "repvae.serve.app"): "optional dependency (repvae[serve]: FastAPI)",
     ("store/core.py", "faiss"): "optional dependency (repvae[serve]: faiss-cpu)",
+    # it imports einx (about 1 s); only building a VQ-VAE needs it, not every command
+    ("models/vqvae.py", "vector_quantize_pytorch"): "startup time of the commands without a VQ",
     ("export.py", "onnxruntime"): "optional dependency (repvae[serve])",
     ("studies/executors.py", "ray"): "optional dependency (repvae[ray])",
     ("studies/executors.py", "submitit"): "optional dependency (repvae[slurm])",

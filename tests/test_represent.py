@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from repvae.config import ModelConfig
 from repvae.evaluate.probing import probe_embeddings
-from repvae.models import DiagonalGaussian
-from repvae.represent import Embeddings, derive, kind_tag, parse_kind
+from repvae.models import VAE, DiagonalGaussian
+from repvae.represent import Embeddings, check_kind, derive, kind_tag, parse_kind
 
 MEAN = torch.tensor([[1.0, -2.0, 3.0], [0.5, 0.0, -1.0]])
 STD = torch.tensor([[0.1, 0.2, 0.3], [1.0, 2.0, 3.0]])
@@ -36,10 +37,17 @@ def test_samples_are_seeded_draws_from_the_posterior():
     np.testing.assert_allclose(many.std(1), STD.numpy(), rtol=0.03)
 
 
-@pytest.mark.parametrize("bad", ["mean", "samples:", "samples:0", "map:3", "sample:2"])
-def test_unknown_kinds_are_refused(bad):
+@pytest.mark.parametrize("bad", ["samples:", "samples:0", "map:3", "sample:2", "two words"])
+def test_malformed_kinds_are_refused(bad):
     with pytest.raises(ValueError, match="representation kind"):
         parse_kind(bad)
+
+
+def test_a_kind_the_model_does_not_offer_is_refused_with_those_it_does():
+    model = VAE(ModelConfig(latent_dim=2), (1, 4, 4))
+    with pytest.raises(ValueError, match=r"'mean'; the vae family offers map, sample, samples:K"):
+        check_kind(model, "mean")
+    check_kind(model, "samples:3")
 
 
 def test_kind_tags_and_samples_protocol():

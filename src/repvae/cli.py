@@ -1,4 +1,4 @@
-"""Command-line interface: ``repvae train | embed | probe | evaluate | compare | paired |
+"""Command-line interface: ``repvae train | embed | sample | probe | evaluate | compare | paired |
 reproduce | run-experiment | report | demo``.
 
 The commands that train (train, reproduce, run-experiment, demo) import their modules when they
@@ -36,10 +36,18 @@ from repvae.config import (
 from repvae.data import DatasetError, dataset_label
 from repvae.evaluate.metric import Settings
 from repvae.evaluate.probes import PROBES
-from repvae.evaluate.probing import paired_probe, probe, probe_embeddings, record_results
+from repvae.evaluate.probing import (
+    paired_probe,
+    probe,
+    probe_embeddings,
+    probe_notes,
+    record_results,
+)
 from repvae.evaluate.suite import METRICS, evaluate, summary_lines
 from repvae.export import ONNX_FILE, Encoder, OnnxEncoder, TorchEncoder, export_onnx
 from repvae.files import write_text
+from repvae.plots.figures import save_figure
+from repvae.plots.pictures import sample_figure
 from repvae.report.compare import compare_runs
 from repvae.report.study import report_study
 from repvae.report.tables import accuracy_rows, markdown_table
@@ -144,6 +152,13 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sample(args: argparse.Namespace) -> int:
+    run = load(args.run, device=args.device)
+    figure = sample_figure(run.model, n=args.n, label=args.label, seed=args.seed)
+    print(f"{save_figure(figure, args.out)}: {figure.axes[0].get_title()}")
+    return 0
+
+
 def cmd_probe(args: argparse.Namespace) -> int:
     options = {
         "protocol": args.protocol,
@@ -158,6 +173,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
         records = probe(args.target, args.kind, dims=args.dims, **options)
     columns = ["kind", "dims", "probe", "protocol", "accuracy %", "n_train", "n_test", "seconds"]
     print(markdown_table(accuracy_rows(records), columns))
+    for note in probe_notes(records):
+        print(f"note: {note}")
     return 0
 
 
@@ -499,7 +516,7 @@ def parser() -> argparse.ArgumentParser:
     )
     t.set_defaults(func=cmd_train)
 
-    kinds_help = "representation kinds: map, sample, samples:K, dist"
+    kinds_help = "representation kinds: map, sample, samples:K, dist; a family's own (vqvae: codes)"
     e = sub.add_parser("embed", help="write representations of a run's splits (npz)")
     e.add_argument("run", type=Path)
     e.add_argument("--kind", nargs="+", default=["map"], help=kinds_help)
@@ -512,6 +529,20 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default=None)
     e.set_defaults(func=cmd_embed)
+
+    sa = sub.add_parser("sample", help="draw images from a run's prior (families that generate)")
+    sa.add_argument("run", type=Path)
+    sa.add_argument(
+        "-n",
+        type=int,
+        help="images (default 64); for a class-conditional model without --label, the rows of "
+        "prior draws z, each decoded with every class (default 8)",
+    )
+    sa.add_argument("--label", type=int, help="class to draw (class-conditional models: cvae, m2)")
+    sa.add_argument("--out", type=Path, required=True, help="the picture to write (.png)")
+    sa.add_argument("--seed", type=int, default=0)
+    sa.add_argument("--device", default=None)
+    sa.set_defaults(func=cmd_sample)
 
     pr = sub.add_parser("probe", help="linear / nonlinear probes on a run or an embeddings .npz")
     pr.add_argument("target", type=Path, help="run folder or embeddings .npz file")

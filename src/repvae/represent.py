@@ -8,11 +8,15 @@ Kinds (``--kind``):
   (Monte-Carlo predictive, Zhang et al. Table 1);
 - ``dist``: the distribution embedding ``[mean, std]`` (2D numbers).
 Any kind can be truncated to a Matryoshka prefix ``dims=m`` (the first m coordinates; for
-``dist``, the first m means and the first m stds).
+``dist``, the first m means and the first m stds). A family may declare kinds of its own
+(``Capabilities.kinds``, e.g. a VQ-VAE's bag-of-codes histogram ``codes``).
+
+A family whose encoder reads the class label (``Capabilities.label_encoder``) is encoded with
+each image's label; its embeddings carry ``STYLE_NOTE``, which probes repeat with their results.
 
 Files: ``RUN/embeddings/<kind>[-d<m>].npz`` (plain npz, no pickle) with arrays ``train``,
 ``train_labels``, ``test``, ``test_labels`` (and ``val``/``val_labels`` when asked), and
-``meta``: a JSON string with kind, dims, seed and the run folder.
+``meta``: a JSON string with kind, dims, seed, the run folder and the note (if any).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -36,15 +40,23 @@ from repvae.run import Run
 
 SPLITS = ("train", "val", "test")
 NPZ_MAGIC = b"PK\x03\x04"  # an .npz file is a zip archive
+BUILTIN_KINDS = ("map", "sample", "samples:K", "dist")
+STYLE_NOTE = (
+    "the encoder q(z|x,y) reads each image's label, so z is the label-free style code: a label "
+    "probe on it measures how much of the class leaks into the style, not a fair "
+    "representation score"
+)
 
 
 def parse_kind(kind: str) -> tuple[str, int]:
-    """'map' -> ('map', 1); 'samples:100' -> ('samples', 100). Raises ValueError on bad input."""
+    """'map' -> ('map', 1); 'samples:100' -> ('samples', 100); a family's own kind 'codes' ->
+    ('codes', 1) (``check_kind`` tells whether the model has it). Raises ValueError on bad
+    input."""
     name, _, k = kind.partition(":")
-    if name in ("map", "sample", "dist") and not k:
-        return name, 1
     if name == "samples" and k.isdigit() and int(k) >= 1:
         return name, int(k)
+    if name != "samples" and name.isidentifier() and not k:
+        return name, 1
     raise ValueError(f"unknown representation kind {kind!r}; use map, sample, samples:K or dist")
 
 
@@ -60,6 +72,8 @@ class Embeddings:
     dims: int | None
     features: dict[str, np.ndarray]
     labels: dict[str, np.ndarray]
+    # what a probe on these features measures, where that is not the usual (``STYLE_NOTE``)
+    note: str | None = None
 
     def save(self, path: str | Path, **meta) -> Path:
         path = Path(path)
@@ -69,6 +83,8 @@ class Embeddings:
             arrays[split] = x
             arrays[f"{split}_labels"] = self.labels[split]
         info = {"kind": self.kind, "dims": self.dims, **meta}
+        if self.note:
+            info["note"] = self.note
         with atomic_path(path) as temporary, open(temporary, "wb") as f:
             np.savez(f, meta=np.array(json.dumps(info)), **arrays)
         return path
@@ -86,7 +102,7 @@ class Embeddings:
             for split, n in (("train", size), ("test", max(size // 6, 1))):
                 keep = seeded_subset(len(labels[split]), n, rng)
                 features[split], labels[split] = features[split][keep], labels[split][keep]
-        return Embeddings(self.kind, self.dims, features, labels)
+        return Embeddings(self.kind, self.dims, features, labels, self.note)
 
     @classmethod
     def load(cls, path: str | Path) -> Embeddings:
@@ -115,31 +131,57 @@ class Embeddings:
                 meta.get("dims"),
                 {s: f[s] for s in splits},
                 {s: f[f"{s}_labels"] for s in splits},
+                meta.get("note"),
             )
 
 
 @torch.no_grad()
-def encode(model: Model, images: torch.Tensor, batch_size: int = 1024) -> Posterior:
-    """The posterior q(z|x) of a uint8 image tensor, on the CPU in float32."""
+def encode(
+    model: Model,
+    images: torch.Tensor,
+    batch_size: int = 1024,
+    labels: torch.Tensor | None = None,
+) -> Posterior:
+    """The posterior q(z|x) of a uint8 image tensor, on the CPU in float32; q(z|x, y) with the
+    images' ``labels`` for a family whose encoder reads them (``label_encoder``)."""
     model.eval()
     device = next(model.parameters()).device
+    labelled = labels is not None and model.capabilities.label_encoder
     parts = []
     for start in range(0, len(images), batch_size):
         x = images[start : start + batch_size].to(device)
-        posterior = model.encode(
-            x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
-        )
+        x = x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+        if labelled:
+            y = cast(torch.Tensor, labels)[start : start + batch_size].to(device)
+            posterior = model.encode_labelled(x, y)
+        else:
+            posterior = model.encode(x)
         parts.append(map_posterior(posterior, lambda t: t.float().cpu()))
     return cat_posteriors(parts)
+
+
+def kind_names(model: Model) -> list[str]:
+    """The representation kinds ``model`` offers."""
+    caps = model.capabilities
+    builtin = list(BUILTIN_KINDS) if caps.continuous_posterior else ["map"]
+    return [*builtin, *caps.kinds]
 
 
 def check_kind(model: Model, kind: str) -> None:
     """Refuse, with the family's reason, a kind its posterior does not define."""
     name, _ = parse_kind(kind)
-    if name != "map" and not model.capabilities.continuous_posterior:
+    caps = model.capabilities
+    if name == "map" or name in caps.kinds:
+        return
+    if name not in ("sample", "samples", "dist"):
+        raise ValueError(
+            f"unknown representation kind {kind!r}; the {model.family} family offers "
+            f"{', '.join(kind_names(model))}"
+        )
+    if not caps.continuous_posterior:
         raise Unsupported(
             f"representation {kind!r}: the {model.family} family: "
-            f"{model.capabilities.why_not('continuous_posterior')}"
+            f"{caps.why_not('continuous_posterior')}"
         )
 
 
@@ -154,6 +196,9 @@ def derive(
         return posterior.mean.numpy()
     if name == "dist":
         return posterior.flat_parameters().numpy()
+    if name not in ("sample", "samples"):
+        # a family's own kind: the posterior field of that name (``Capabilities.kinds``)
+        return cast(torch.Tensor, getattr(posterior, name)).numpy()
     generator = torch.Generator().manual_seed(seed)
     z = posterior.rsample(draws, generator)
     return (z[:, 0] if name == "sample" else z).numpy()
@@ -181,8 +226,12 @@ def embed(
             raise ValueError(f"dims {m} out of range 1..{run.model.latent_dim}")
     if data is None:
         data = run.config.data.load()
-    posterior = {s: encode(run.model, getattr(data, s).images) for s in splits}
+    posterior = {
+        s: encode(run.model, getattr(data, s).images, labels=getattr(data, s).labels)
+        for s in splits
+    }
     labels = {s: getattr(data, s).labels.numpy() for s in splits}
+    note = STYLE_NOTE if run.model.capabilities.label_encoder else None
     results = {}
     for kind in kinds:
         _, k = parse_kind(kind)
@@ -193,7 +242,7 @@ def embed(
                 features[split] = derive(
                     posterior[split], kind, m, draws=draws, seed=seed + 7919 * i
                 )
-            emb = Embeddings(kind, m, features, labels)
+            emb = Embeddings(kind, m, features, labels, note)
             if save:
                 emb.save(
                     run.dir / "embeddings" / f"{kind_tag(kind, m)}.npz", seed=seed, run=str(run.dir)

@@ -447,8 +447,10 @@ def _train(
     train_batches: TensorBatches | SemiSupervisedBatches
     needs_labels = model.capabilities.needs_labels
     if needs_labels:
-        n_labelled = min(t.labelled or len(labels), len(labels))
-        labelled = balanced_subset(labels.numpy(), n_labelled, np.random.default_rng(t.seed))
+        if t.labelled is None or t.labelled >= len(labels):
+            labelled = np.arange(len(labels))  # every label (a balanced draw would drop some)
+        else:
+            labelled = balanced_subset(labels.numpy(), t.labelled, np.random.default_rng(t.seed))
         model.label_budget(len(labelled), len(labels))
         train_batches = SemiSupervisedBatches(
             images, labels, torch.from_numpy(labelled), t.batch_size, seed=t.seed
@@ -534,6 +536,7 @@ def _train(
         "precision": precision,
         **({"labelled_images": len(labelled)} if needs_labels else {}),
         "parameters": sum(p.numel() for p in model.parameters()),
+        **model.training_summary(images),
     }
     write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     return Run(run_dir, config, model.eval(), summary)

@@ -9,6 +9,7 @@ from matplotlib.image import imread
 from matplotlib.patches import Rectangle
 
 from repvae.config import Config, ModelConfig
+from repvae.models.cvae import CVAE, CVAESection
 from repvae.models.distributions import DiagonalGaussian
 from repvae.models.vae import VAE, VAESection
 from repvae.plots.figures import DPI
@@ -18,6 +19,7 @@ from repvae.plots.pictures import (
     interpolations_figure,
     loss_curves_figure,
     reconstructions_figure,
+    sample_figure,
     samples_figure,
     save_pictures,
     shared_z_samples_figure,
@@ -142,6 +144,27 @@ def test_samples_are_seeded_and_titled(model, nested):
     assert not np.array_equal(shown(fig), shown(samples_figure(model, n=64, seed=4)))
     assert shown(samples_figure(model, n=10)).shape == (3 * 9 - 1, 4 * 9 - 1)
     assert samples_figure(nested, n=4, prefix=2).axes[0].get_title().endswith("m=2")
+
+
+def test_sample_figure_tiles_n_draws_or_every_class_by_rows_of_z(model):
+    # an unconditional model: n draws in a square-ish grid of 8x8 tiles with 1-pixel gaps
+    assert shown(sample_figure(model, n=6)).shape == (2 * 9 - 1, 3 * 9 - 1)
+    assert shown(sample_figure(model)).shape == (8 * 9 - 1, 8 * 9 - 1)
+    torch.manual_seed(0)
+    config = ModelConfig(family="cvae", latent_dim=2, architecture="mlp", section=CVAESection())
+    cvae = CVAE(config, SHAPE, 5)
+    fig = sample_figure(cvae, n=3, seed=2)  # 3 rows of z, one column per class
+    assert shown(fig).shape == (3 * 9 - 1, 5 * 9 - 1)
+    assert texts(fig.axes[0].get_xticklabels()) == ["0", "1", "2", "3", "4"]
+    # along a row z is shared: the tile of class c is the decoding of that z with label c
+    z = torch.randn(3, 2, generator=torch.Generator().manual_seed(2))
+    expected = cvae.generate(z[1:2], labels=torch.tensor([4]))[0, 0].numpy()
+    np.testing.assert_allclose(tile(shown(fig), 1, 4, 8, 8), expected, atol=1e-6)
+    with_label = sample_figure(cvae, n=4, label=2)
+    assert shown(with_label).shape == (2 * 9 - 1, 2 * 9 - 1)
+    assert with_label.axes[0].get_title().endswith("class 2")
+    with pytest.raises(ValueError, match="-n: must be >= 1"):
+        sample_figure(cvae, n=0)
 
 
 def test_shared_z_samples_repeat_one_prior_draw_per_row(monkeypatch, tiny_pixel_vae):

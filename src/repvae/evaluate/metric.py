@@ -56,7 +56,8 @@ class Context:
     def posterior(self, split: str | None = None) -> Posterior:
         split = split or self.split
         if split not in self._posteriors:
-            self._posteriors[split] = encode(self.run.model, getattr(self.data, split).images)
+            data = getattr(self.data, split)
+            self._posteriors[split] = encode(self.run.model, data.images, labels=data.labels)
         return self._posteriors[split]
 
     def images(self, split: str | None = None) -> torch.Tensor:

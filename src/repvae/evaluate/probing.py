@@ -25,7 +25,8 @@ def probe_embeddings(
     seed: int = 0,
     **options: Any,
 ) -> list[dict[str, Any]]:
-    """Run probes on one embeddings set; one record per probe, with the protocol spelled out."""
+    """Run probes on one embeddings set; one record per probe, with the protocol spelled out
+    (and the embeddings' note on what the probe measures, if they carry one)."""
     name, _ = parse_kind(emb.kind)
     if name == "samples" and protocol == "cv":
         raise ValueError(
@@ -43,7 +44,10 @@ def probe_embeddings(
         seed=seed,
         **options,
     )
-    return [{"kind": emb.kind, "dims": emb.dims, "seed": seed, **r.as_dict()} for r in results]
+    note = {"note": emb.note} if emb.note else {}
+    return [
+        {"kind": emb.kind, "dims": emb.dims, "seed": seed, **r.as_dict(), **note} for r in results
+    ]
 
 
 def probe(
@@ -153,7 +157,10 @@ def _probes(ctx: Context) -> Result:
     s = ctx.settings
     model = ctx.run.model
     usable = [
-        k for k in s.kinds if parse_kind(k)[0] == "map" or model.capabilities.continuous_posterior
+        k
+        for k in s.kinds
+        if parse_kind(k)[0] in ("map", *model.capabilities.kinds)
+        or model.capabilities.continuous_posterior
     ]
     embeddings = embed(
         ctx.run, usable, splits=("train", ctx.split), data=ctx.data, seed=s.seed, save=False
@@ -190,7 +197,12 @@ def _summary(result: Result) -> list[str]:
     ]
     for kind, reason in result.get("skipped_kinds", {}).items():
         lines.append(f"  probe on {kind} skipped: {reason}")
-    return lines
+    return lines + [f"  note: {note}" for note in probe_notes(result.get("results", []))]
+
+
+def probe_notes(records: list[dict[str, Any]]) -> list[str]:
+    """The notes on what the probes measured (e.g. a style code), each once."""
+    return list(dict.fromkeys(r["note"] for r in records if r.get("note")))
 
 
 METRIC = Metric("probes", _probes, _headline, _summary)

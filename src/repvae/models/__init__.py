@@ -7,6 +7,7 @@ from, and the built-in families with their presets. A new family is a new module
 
 # The options (likelihoods, networks, heads) and the families register themselves on import.
 import repvae.models.autoencoder
+import repvae.models.cvae
 import repvae.models.discretized
 import repvae.models.likelihoods
 import repvae.models.networks
@@ -14,6 +15,7 @@ import repvae.models.pixelcnn
 import repvae.models.ppca
 import repvae.models.semisupervised
 import repvae.models.vae
+import repvae.models.vqvae
 from repvae.models.contract import (
     Capabilities,
     Family,

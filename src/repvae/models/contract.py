@@ -60,6 +60,13 @@ class Capabilities:
     autoregressive: bool = False
     # fitted in closed form by ``Model.fit`` instead of by gradient steps
     closed_form: bool = False
+    # q(z|x, y) reads the class label (``Model.encode_labelled``): representations are encoded
+    # with each image's label, so the code is the label-free "style" and a label probe on it
+    # measures what of the label leaks into the style, not how good the representation is
+    label_encoder: bool = False
+    # the family's own representation kinds beyond map/sample/samples:K/dist, name -> what it
+    # is; each is the field of that name of the family's posterior, [B, F] per batch
+    kinds: Mapping[str, str] = field(default_factory=dict)
     unsupported: Mapping[str, str] = field(default_factory=dict)
 
     def why_not(self, capability: str) -> str:
@@ -110,6 +117,10 @@ class Model(nn.Module, ABC):
     @abstractmethod
     def encode(self, x: torch.Tensor) -> Posterior:
         """q(z|x); ``encode(x).mean`` is the deterministic (MAP) representation."""
+
+    def encode_labelled(self, x: torch.Tensor, labels: torch.Tensor) -> Posterior:
+        """q(z|x, y) with the images' known ``labels`` (families that are ``label_encoder``)."""
+        raise self.unsupported("label_encoder")
 
     @abstractmethod
     def loss(
@@ -179,6 +190,11 @@ class Model(nn.Module, ABC):
     def fit(self, images: torch.Tensor) -> dict[str, float]:
         """The closed-form fit (families that are ``closed_form``); returns what to log."""
         raise self.unsupported("closed_form")
+
+    def training_summary(self, images: torch.Tensor) -> dict[str, float]:
+        """Numbers about the trained model on its training ``images`` that belong in the run's
+        summary beside the loss (e.g. a codebook's usage); none unless a family says."""
+        return {}
 
 
 ModelBuilder = Callable[[ModelConfig, tuple[int, int, int], int], Model]

@@ -27,7 +27,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import LogFormatter
 
 from repvae.data import ImageData
-from repvae.models import Model
+from repvae.models import Model, Unsupported
 from repvae.models.distributions import DiagonalGaussian
 from repvae.plots.figures import STYLE, new_figure, save_figure
 from repvae.run import Run
@@ -161,18 +161,87 @@ def reconstructions_figure(
 
 
 def samples_figure(
-    model: Model, *, n: int = 64, seed: int = 0, prefix: int | None = None
+    model: Model,
+    *,
+    n: int = 64,
+    seed: int = 0,
+    prefix: int | None = None,
+    label: int | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> Figure:
     """Decoded prior draws: the mean of p(x|z), as its samples would be mostly pixel noise
-    (a PixelCNN decoder has no closed-form mean, so there they are ancestral draws)."""
+    (a PixelCNN decoder has no closed-form mean, so there they are ancestral draws); all of
+    class ``label`` for a class-conditional model."""
+    labels = None
+    if label is not None:
+        check_label(model, label)
     with _evaluating(model) as device:
         generator = torch.Generator(device=device).manual_seed(seed)
-        images = model.sample(n, generator=generator, prefix=prefix)
+        if label is not None:
+            labels = torch.full((n,), label, dtype=torch.long, device=device)
+        images = model.sample(n, generator=generator, prefix=prefix, labels=labels)
     shown = "ancestral draws of p(x|z)" if model.capabilities.autoregressive else "mean of p(x|z)"
     title = f"samples from the prior ({shown})"
     if len(model.prefixes) > 1:
         title += f", m={prefix or model.prefixes[-1]}"
+    if label is not None:
+        title += f", class {class_names[label] if class_names else label}"
     return image_grid(images, math.ceil(math.sqrt(n)), title=title)
+
+
+def check_label(model: Model, label: int) -> None:
+    """Refuse a class a model cannot generate by: not class-conditional, or out of range."""
+    if not model.capabilities.conditional:
+        raise Unsupported(
+            f"--label: the {model.family} family does not generate by class (its decoder reads "
+            "no label)"
+        )
+    if not 0 <= label < model.num_classes:
+        raise ValueError(f"--label: {label} is not a class (0 to {model.num_classes - 1})")
+
+
+def class_samples_figure(
+    model: Model, *, rows: int = 8, seed: int = 0, class_names: Sequence[str] | None = None
+) -> Figure:
+    """A class-conditional model's samples: one prior z per row decoded with every class y (one
+    per column), so that along a row the style stays and the class changes."""
+    if not model.capabilities.generates:
+        raise model.unsupported("generates")
+    if not model.capabilities.conditional:
+        raise model.unsupported("conditional")
+    k = model.num_classes
+    with _evaluating(model) as device:
+        generator = torch.Generator(device=device).manual_seed(seed)
+        z = torch.randn(rows, model.latent_dim, generator=generator, device=device)
+        y = torch.arange(k, device=device).repeat(rows)
+        images = model.generate(z.repeat_interleave(k, 0), generator=generator, labels=y)
+    return image_grid(
+        images,
+        k,
+        row_labels=[f"z{r + 1}" for r in range(rows)],
+        col_labels=list(class_names) if class_names else [str(c) for c in range(k)],
+        title="samples by class: one prior z per row, decoded with each class y",
+    )
+
+
+def sample_figure(
+    model: Model,
+    *,
+    n: int | None = None,
+    label: int | None = None,
+    seed: int = 0,
+    class_names: Sequence[str] | None = None,
+) -> Figure:
+    """What ``repvae sample`` draws: ``n`` prior samples (64 by default), of class ``label`` for
+    a class-conditional model; without a label such a model shows every class for ``n`` prior
+    draws of z (8 rows by default). A model that cannot generate is refused with its reason."""
+    if not model.capabilities.generates:
+        raise model.unsupported("generates")
+    if n is not None and n < 1:
+        raise ValueError(f"-n: must be >= 1, got {n}")
+    if label is None and model.capabilities.conditional:
+        return class_samples_figure(model, rows=n or 8, seed=seed, class_names=class_names)
+    return samples_figure(model, n=n or 64, seed=seed, label=label, class_names=class_names)
 
 
 def shared_z_samples_figure(
@@ -422,10 +491,12 @@ def model_figures(
     images, caps = data.images, model.capabilities
     figures = {"reconstructions": reconstructions_figure(model, images[order[:10]])}
     if caps.conditional:
-        # z is decoded together with a class: prior samples in columns by class (classes cycle
-        # over the draws), and analogies instead of traversals and interpolations of z alone.
+        # z is decoded together with a class: prior samples with one class per column, and
+        # analogies instead of traversals and interpolations of z alone.
         if caps.generates:
-            figures["samples"] = samples_figure(model, n=10 * model.num_classes, seed=seed)
+            figures["samples"] = class_samples_figure(
+                model, rows=10, seed=seed, class_names=dataset.class_names
+            )
         figures["analogies"] = analogies_figure(model, images[order[:8]], dataset.class_names)
         return figures
     if caps.generates:
