@@ -34,6 +34,7 @@ from repvae.config import (
     parse_override,
 )
 from repvae.data import DatasetError, dataset_label
+from repvae.evaluate.disentanglement import DCI_BACKENDS
 from repvae.evaluate.metric import Settings
 from repvae.evaluate.probes import PROBES
 from repvae.evaluate.probing import paired_probe, probe, probe_embeddings, record_results
@@ -272,6 +273,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         likelihood_images=None if args.iw_images == 0 else args.iw_images,
         fid_samples=args.fid_samples,
         disentanglement_fast=args.fast,
+        dci_backend=args.dci_backend,
         seed=args.seed,
     )
     results = evaluate(run, only=only, split=args.split, settings=settings, log=print)
@@ -584,6 +586,13 @@ def parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--fid-samples", type=int, default=defaults.fid_samples)
     ev.add_argument("--fast", action="store_true", help="cheaper disentanglement settings")
+    ev.add_argument(
+        "--dci-backend",
+        choices=DCI_BACKENDS,
+        default=defaults.dci_backend,
+        help="DCI's gradient-boosted trees: lightgbm (fast) or sklearn (disentanglement_lib's "
+        "GradientBoostingClassifier, minutes per representation)",
+    )
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--device", default=None)
     ev.set_defaults(func=cmd_evaluate)
