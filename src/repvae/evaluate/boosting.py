@@ -4,8 +4,8 @@ algorithm and impurity-based feature importances, many times faster (DCI's class
 scikit-learn fits each stage's regression trees (one per class, one in all for two classes) to
 the negative log-loss gradient by squared error, then sets each leaf to one Newton step; a
 feature's importance sums the squared-error reductions of its splits. LightGBM's own log-loss
-objectives split on Newton gain instead (gradients weighted by hessians), and its "gain"
-importances moved DCI scores by up to 0.04, its "split" counts by up to 0.5
+objectives split on Newton gain instead (gradients weighted by hessians): on a beta-VAE's codes
+its "gain" importances moved DCI scores by up to 0.027, its "split" counts by up to 0.05
 (``results/dci-speed/``). So LightGBM is driven one stage at a time with a custom objective
 whose hessian is 1: its split gain, and so its "gain" importance, is then exactly scikit-learn's
 squared-error reduction, while the Newton leaf values are computed here from LightGBM's leaf

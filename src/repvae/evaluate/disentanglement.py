@@ -23,10 +23,11 @@ github.com/google-research/disentanglement_lib, ``config/unsupervised_study_v1/m
 - DCI (Eastwood & Williams, ICLR 2018): one gradient-boosted classifier per factor with
   scikit-learn's ``GradientBoostingClassifier`` defaults (100 stages of depth-3 trees, learning
   rate 0.1), 10,000 train / 5,000 test points. scikit-learn itself (``backend="sklearn"``) takes
-  5-7 minutes per representation on ``shapes`` (113 factor values, so 11,300 trees); the default
-  ``backend="lightgbm"`` (``repvae.evaluate.boosting``) runs the same algorithm, with the same
-  importances, with LightGBM growing the trees, in well under a minute, and its scores stay
-  within 0.01 of scikit-learn's (``results/dci-speed/``).
+  5-7 minutes per representation on ``shapes`` (113 factor values, so 11,300 trees) and is the
+  default; ``backend="lightgbm"`` (``repvae.evaluate.boosting``) runs the same algorithm, with
+  the same importances, with LightGBM growing the trees: 44 s per representation on a loaded 2-core
+  machine, scores within 0.002 of scikit-learn's on a beta-VAE's codes (``results/dci-speed/``),
+  but not where splits tie exactly (duplicated dimensions: LightGBM takes the first feature).
 - SAP (Kumar et al., ICLR 2018): one ``LinearSVC(C=0.01, class_weight="balanced")`` per
   (dimension, factor) pair, 10,000 train / 5,000 test points.
 
@@ -61,7 +62,10 @@ GBT_ESTIMATORS = 100  # scikit-learn's default, as disentanglement_lib uses it
 # DCI's classifiers: "sklearn" is disentanglement_lib's GradientBoostingClassifier itself,
 # "lightgbm" the same algorithm grown by LightGBM (repvae.evaluate.boosting), far faster
 DCI_BACKENDS = ("lightgbm", "sklearn")
-DCI_BACKEND = "lightgbm"
+# sklearn stays the default: LightGBM breaks ties between equally good splits by feature order,
+# so duplicated code dimensions put every importance on the first copy (completeness 1.0 where
+# scikit-learn's random order gives 0.7; test_duplicated_factors_close_the_mig_gap)
+DCI_BACKEND = "sklearn"
 FAST_POINTS = (2_000, 1_000)  # train/test points when fast=True
 FAST_GBT_ESTIMATORS = 10
 # Code entries gathered at once when building classifier points: bounds memory (32 MiB float64)
@@ -424,8 +428,8 @@ def dci(
     Informativeness: mean accuracy over factors. Each boosting stage grows one tree per factor
     value, so the cost grows with the total number of values (113 for dSprites: 5-7 minutes
     at the default 100 stages with ``backend="sklearn"``, disentanglement_lib's classifier
-    itself; well under a minute with ``"lightgbm"``, the same algorithm, whose scores stayed
-    within 0.01). Lower ``n_estimators`` for speed only.
+    itself; under a minute with ``"lightgbm"``, the same algorithm, within 0.002 on a
+    beta-VAE's codes but not where splits tie exactly). Lower ``n_estimators`` for speed only.
     """
     x_train, y_train, x_test, y_test = _split_arrays(
         codes_train, factors_train, codes_test, factors_test
@@ -449,10 +453,11 @@ def dci(
             model.score(x_test, y_test[:, k]),
         )
 
-    # The factors' classifiers are independent and single-threaded: one thread per core. Both
-    # backends grow the trees without the GIL, so threads run as fast as joblib's default worker
-    # processes (sklearn: 16.6 against 17.8 s on 2 cores, same scores), and leave none behind:
-    # the loky processes outlived the call and kept a finished study's worker from exiting.
+    # The factors' classifiers are independent and single-threaded: one thread per core. sklearn
+    # grows the trees without the GIL (so does LightGBM, called through ctypes), so threads run as
+    # fast as joblib's default worker processes (sklearn: 16.6 against 17.8 s on 2 cores, same
+    # scores), and leave none behind: the loky processes outlived the call and kept a finished
+    # study's worker from exiting.
     fits = Parallel(n_jobs=min(n_factors, os.cpu_count() or 1), prefer="threads")(
         delayed(fit)(k) for k in range(n_factors)
     )
