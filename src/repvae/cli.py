@@ -34,6 +34,7 @@ from repvae.config import (
     parse_override,
 )
 from repvae.data import DatasetError, dataset_label
+from repvae.evaluate.disentanglement import DCI_BACKENDS
 from repvae.evaluate.metric import Settings
 from repvae.evaluate.probes import PROBES
 from repvae.evaluate.probing import (
@@ -289,6 +290,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         likelihood_images=None if args.iw_images == 0 else args.iw_images,
         fid_samples=args.fid_samples,
         disentanglement_fast=args.fast,
+        dci_backend=args.dci_backend,
         seed=args.seed,
     )
     results = evaluate(run, only=only, split=args.split, settings=settings, log=print)
@@ -615,6 +617,14 @@ def parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--fid-samples", type=int, default=defaults.fid_samples)
     ev.add_argument("--fast", action="store_true", help="cheaper disentanglement settings")
+    ev.add_argument(
+        "--dci-backend",
+        choices=DCI_BACKENDS,
+        default=defaults.dci_backend,
+        help="DCI's gradient-boosted trees: sklearn (disentanglement_lib's "
+        "GradientBoostingClassifier, minutes per representation) or lightgbm (the same "
+        "algorithm, under a minute; ties between equal splits broken by feature order)",
+    )
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--device", default=None)
     ev.set_defaults(func=cmd_evaluate)

@@ -38,6 +38,8 @@ class Settings:
     likelihood_images: int | None = 500
     fid_samples: int = 10_000
     disentanglement_fast: bool = False
+    # DCI's trees: "lightgbm" (fast) or "sklearn" (disentanglement_lib's); see disentanglement.dci
+    dci_backend: str = "sklearn"
     scatter_methods: list[str] = field(default_factory=lambda: ["pca", "tsne", "umap"])
     seed: int = 0
 
