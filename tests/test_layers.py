@@ -24,6 +24,7 @@ FUNCTION_LEVEL_IMPORTS = {
     # it imports einx (about 1 s); only building a VQ-VAE needs it, not every command
     ("models/vqvae.py", "vector_quantize_pytorch"): "startup time of the commands without a VQ",
     ("export.py", "onnxruntime"): "optional dependency (repvae[serve])",
+    ("evaluate/boosting.py", "lightgbm"): "only for the lightgbm DCI backend (startup time)",
     ("studies/executors.py", "ray"): "optional dependency (repvae[ray])",
     ("studies/executors.py", "submitit"): "optional dependency (repvae[slurm])",
     # inside a Slurm job only; the CLI imports the executors module for every command

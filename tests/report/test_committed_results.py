@@ -37,4 +37,4 @@ def test_a_committed_study_re_reports_with_its_numbers(results, tmp_path):
         assert "## Nested models against the separately trained ones" in report
     study = yaml.safe_load((folder / "study.yaml").read_text())
     if published_for(study["name"], study["file"]):
-        assert re.search(r"\| (zhang2022|slides|kingma2014) ", report)
+        assert re.search(r"\| (zhang2022|slides|kingma2014|aevae) ", report)
