@@ -327,14 +327,14 @@ def cmd_index(args: argparse.Namespace) -> int:
         )
     if args.append:
         store = EmbeddingStore.open(args.out)
-        if store.manifest.dim != run.model.latent_dim:
+        if store.manifest.dim != run.model.representation_dim:
             raise ValueError(f"{args.out}: holds {store.manifest.dim}-number embeddings")
     else:
         prefixes = run.model.prefixes
         store = EmbeddingStore.create(
             args.out,
             run=str(Path(args.run).resolve()),
-            dim=run.model.latent_dim,
+            dim=run.model.representation_dim,
             shape=run.model.shape,
             prefixes=prefixes,
             index_dims=args.dims or prefixes,
@@ -387,8 +387,13 @@ def cmd_search(args: argparse.Namespace) -> int:
         found = funnel_search(store, queries, args.funnel, args.shortlist or [], args.k, exclude)
         how = f"funnel {' -> '.join(map(str, args.funnel))}, shortlist {args.shortlist}"
     else:
-        found = flat_search(store, queries, args.dim, args.k, exclude)
-        how = f"flat at m = {args.dim}"
+        dim = args.dim or store.manifest.dim  # default: the whole stored embedding
+        if not 0 < dim <= store.manifest.dim:
+            raise ValueError(
+                f"--dim: {dim} is not a prefix size of the store (1..{store.manifest.dim})"
+            )
+        found = flat_search(store, queries, dim, args.k, exclude)
+        how = f"flat at m = {dim}"
     seconds = time.perf_counter() - started
     names = store.manifest.class_names
     rows = [
@@ -692,7 +697,9 @@ def parser() -> argparse.ArgumentParser:
     se = sub.add_parser("search", help="nearest neighbours in a store, flat or funnel")
     se.add_argument("store", type=Path)
     se.add_argument("--query", required=True, help="a stored id, or an image file")
-    se.add_argument("--dim", type=int, help="prefix size m (flat search)")
+    se.add_argument(
+        "--dim", type=int, help="prefix size m (flat search; default: the whole embedding)"
+    )
     se.add_argument("-k", type=int, default=10)
     se.add_argument(
         "--funnel", type=_int_list, metavar="M1,M2,...", help="adaptive retrieval: prefix sizes"

@@ -12,7 +12,8 @@ Any kind can be truncated to a Matryoshka prefix ``dims=m`` (the first m coordin
 (``Capabilities.kinds``, e.g. a VQ-VAE's bag-of-codes histogram ``codes``).
 
 A family whose encoder reads the class label (``Capabilities.label_encoder``) is encoded with
-each image's label; its embeddings carry ``STYLE_NOTE``, which probes repeat with their results.
+each image's label. A family's ``Capabilities.code_note`` (e.g. ``STYLE_NOTE``: the code is a
+style code) travels with its embeddings, and probes repeat it with their results.
 
 Files: ``RUN/embeddings/<kind>[-d<m>].npz`` (plain npz, no pickle) with arrays ``train``,
 ``train_labels``, ``test``, ``test_labels`` (and ``val``/``val_labels`` when asked), and
@@ -41,11 +42,6 @@ from repvae.run import Run
 SPLITS = ("train", "val", "test")
 NPZ_MAGIC = b"PK\x03\x04"  # an .npz file is a zip archive
 BUILTIN_KINDS = ("map", "sample", "samples:K", "dist")
-STYLE_NOTE = (
-    "the encoder q(z|x,y) reads each image's label, so z is the label-free style code: a label "
-    "probe on it measures how much of the class leaks into the style, not a fair "
-    "representation score"
-)
 
 
 def parse_kind(kind: str) -> tuple[str, int]:
@@ -72,7 +68,7 @@ class Embeddings:
     dims: int | None
     features: dict[str, np.ndarray]
     labels: dict[str, np.ndarray]
-    # what a probe on these features measures, where that is not the usual (``STYLE_NOTE``)
+    # what a probe on these features measures, where that is not the usual (``code_note``)
     note: str | None = None
 
     def save(self, path: str | Path, **meta) -> Path:
@@ -222,8 +218,8 @@ def embed(
     nested = run.model.prefixes if len(run.model.prefixes) > 1 else [None]
     dims_list = dims or nested
     for m in dims_list:
-        if m is not None and not 0 < m <= run.model.latent_dim:
-            raise ValueError(f"dims {m} out of range 1..{run.model.latent_dim}")
+        if m is not None and not 0 < m <= run.model.representation_dim:
+            raise ValueError(f"dims {m} out of range 1..{run.model.representation_dim}")
     if data is None:
         data = run.config.data.load()
     posterior = {
@@ -231,7 +227,7 @@ def embed(
         for s in splits
     }
     labels = {s: getattr(data, s).labels.numpy() for s in splits}
-    note = STYLE_NOTE if run.model.capabilities.label_encoder else None
+    note = run.model.capabilities.code_note or None
     results = {}
     for kind in kinds:
         _, k = parse_kind(kind)

@@ -11,8 +11,9 @@ import torch
 from repvae.cli import main
 from repvae.config import ConfigError, ModelConfig, from_dict
 from repvae.models import build_model
+from repvae.models.contract import STYLE_NOTE
 from repvae.models.cvae import CVAE, CVAESection
-from repvae.represent import STYLE_NOTE, Embeddings
+from repvae.represent import Embeddings
 from repvae.run import load
 
 SHAPE = (1, 4, 4)

@@ -14,7 +14,7 @@ from repvae.cli import main
 from repvae.config import ConfigError, ModelConfig, from_dict
 from repvae.models import Unsupported
 from repvae.models.masked import receptive_field
-from repvae.models.vqvae import VQVAE, VQSection, auto_stages, perplexity
+from repvae.models.vqvae import VQVAE, VQSection, auto_stages, nearest_codes, perplexity
 from repvae.represent import Embeddings
 from repvae.run import load
 
@@ -115,6 +115,21 @@ def test_the_loss_is_reconstruction_plus_the_commitment_and_codebook_terms():
     torch.testing.assert_close(grad, expected_grad, rtol=1e-4, atol=1e-4)
 
 
+def test_evaluation_quantises_by_the_libraries_nearest_code_rule():
+    """Evaluation uses a plain lookup (the ONNX exporter can trace it): the same codes and
+    quantised map as the library's quantiser, without touching the codebook."""
+    model = build()
+    z_e = torch.randn(5, 2, 3, 3)
+    expected, expected_indices, _ = model.quantizer.eval()(z_e)
+    codebook = model.codebook.clone()
+    quantised, indices = nearest_codes(z_e, model.codebook)
+    torch.testing.assert_close(quantised, expected)
+    assert torch.equal(indices, expected_indices)
+    model.eval()
+    torch.testing.assert_close(model.quantise(z_e)[0], expected)
+    assert torch.equal(model.codebook, codebook)
+
+
 def test_the_code_prior_reads_only_earlier_positions():
     prior = build().prior
     assert prior is not None
@@ -204,3 +219,13 @@ def test_train_embed_probe_on_digits(tmp_path, capsys):
     evaluation = run_dir / "evaluation"
     assert "skipped" in json.loads((evaluation / "likelihood.json").read_text())
     assert {"samples.png", "reconstructions.png"} <= {p.name for p in evaluation.glob("*.png")}
+
+    # the code map is what the store keeps, the ONNX encoder gives and search compares
+    assert run.model.representation_dim == 128 and run.model.prefixes == [128]
+    assert main(["export", str(run_dir), "--format", "onnx"]) == 0
+    store = tmp_path / "store"
+    args = ["index", str(run_dir), "--out", str(store), "--encoder", "onnx", "--no-progress"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(["search", str(store), "--query", "3", "-k", "2"]) == 0
+    assert "flat at m = 128" in capsys.readouterr().out

@@ -16,8 +16,10 @@ import pytest
 import yaml
 
 from repvae.config import ConfigError
+from repvae.models.contract import STYLE_NOTE
 from repvae.report.study import report_study
 from repvae.studies import runner
+from repvae.studies.results import read_results
 from repvae.studies.runner import run_study
 from repvae.studies.spec import Study, builtin_study, load_study
 
@@ -338,9 +340,13 @@ def test_seeds_replace_the_studys_and_the_report_keeps_earlier_ones(tmp_path):
 def test_builtin_semisupervised_study_is_valid():
     study = load_study(builtin_study("semisupervised")).with_budget("quick")
     specs = study.runs()
-    assert [s.config.train.labelled for s in specs] == [100, 600, 1000, 3000, None]
-    assert [s.config.model.family for s in specs] == ["m2"] * 4 + ["vae"]
+    assert [s.config.train.labelled for s in specs] == [100, 600, 1000, 3000] * 2 + [None]
+    assert [s.config.model.family for s in specs] == ["m2"] * 8 + ["vae"]
     assert specs[0].method == "M2 (labelled=100)"
+    lpvae = specs[4]  # the same M2 and budget; only the decoder differs
+    assert lpvae.method == "LPVAE-M2 (labelled=100)"
+    assert (lpvae.config.model.head.kind, lpvae.config.model.head.horizon) == ("local", 1)
+    assert lpvae.config.train == specs[0].config.train
 
 
 def test_runs_trained_elsewhere_join_the_report_through_their_results_csv(tmp_path):
@@ -420,3 +426,20 @@ def test_importing_results_names_what_does_not_fit(tmp_path):
     with pytest.raises(ValueError, match="trained 40 epochs"):
         report_study(out, [write({"run": other_run, "epochs": "40"})])
     assert not (out / "imported.csv").exists()
+
+
+def test_a_study_report_says_when_a_probe_read_a_style_code(tmp_path):
+    """A CVAE's code is read with the true label: its rows carry the family's note, the report
+    says it once per method, and the note survives results.csv."""
+    source = tmp_path / "style.yaml"
+    grid = [{"model": ["cvae", "vae"], "model.latent_dim": [2]}]
+    source.write_text(yaml.safe_dump({**TINY, "name": "style", "grid": grid}))
+    out = tmp_path / "style"
+    run_study(load_study(source), out, budget="quick", log=lambda _: None, source=source)
+    report_study(out)
+    rows = read_results(out / "results.csv")
+    notes = {r["method"]: r["note"] for r in rows if r["metric"] == "accuracy"}
+    assert notes == {"cvae": STYLE_NOTE, "vae": ""}
+    report = (out / "results.md").read_text()
+    section = report.split("## What the probes measure")[1].split("\n## ")[0]
+    assert section.strip().count("\n") == 0 and STYLE_NOTE in section

@@ -126,7 +126,7 @@ def paired_probe(
     data = runs[0].config.data.load()
     predictions, labels = [], []
     for run in runs:
-        m = dims or run.model.latent_dim
+        m = dims  # None: the whole representation
         (emb,) = embed(
             run, [kind], splits=("train", split), dims=[m], data=data, save=False
         ).values()

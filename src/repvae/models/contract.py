@@ -23,6 +23,12 @@ from torch import nn
 from repvae.config import FAMILIES, PRESETS, ModelConfig, Preset, Section
 from repvae.models.distributions import Posterior, standard_normal_log_prob
 
+STYLE_NOTE = (
+    "the encoder q(z|x,y) reads each image's label, so z is the label-free style code: a label "
+    "probe on it measures how much of the class leaks into the style, not a fair "
+    "representation score"
+)
+
 
 class Unsupported(ValueError):
     """A model was asked for something its family cannot do; the message says why."""
@@ -64,6 +70,9 @@ class Capabilities:
     # with each image's label, so the code is the label-free "style" and a label probe on it
     # measures what of the label leaks into the style, not how good the representation is
     label_encoder: bool = False
+    # what a label probe on the code measures where that is not the representation's quality
+    # (e.g. ``STYLE_NOTE`` for a code kept apart from the class); probes and reports repeat it
+    code_note: str = ""
     # the family's own representation kinds beyond map/sample/samples:K/dist, name -> what it
     # is; each is the field of that name of the family's posterior, [B, F] per batch
     kinds: Mapping[str, str] = field(default_factory=dict)
@@ -94,10 +103,16 @@ class Model(nn.Module, ABC):
         return self.config.family
 
     @property
+    def representation_dim(self) -> int:
+        """Numbers in the ``map`` representation of one image (the latent size unless a family
+        encodes to something larger, e.g. a VQ-VAE's code map)."""
+        return self.latent_dim
+
+    @property
     def prefixes(self) -> list[int]:
-        """The latent sizes the model was trained to use alone (just the full size unless
-        nested); representations are cut to these."""
-        return [self.latent_dim]
+        """The representation sizes the model was trained to use alone (just the full size
+        unless nested); representations are cut to these."""
+        return [self.representation_dim]
 
     def _prefix(self, prefix: int | None) -> int:
         """``prefix`` checked against the trained ones (None: the full latent)."""

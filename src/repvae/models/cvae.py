@@ -31,7 +31,14 @@ from torch import nn
 
 from repvae.config import NO_HEAD, ConfigError, ModelConfig, Preset, Section
 from repvae.config.errors import require
-from repvae.models.contract import Capabilities, Family, LossTerms, Model, register_family
+from repvae.models.contract import (
+    STYLE_NOTE,
+    Capabilities,
+    Family,
+    LossTerms,
+    Model,
+    register_family,
+)
 from repvae.models.distributions import DiagonalGaussian
 from repvae.models.likelihoods import build_likelihood
 from repvae.models.networks import architecture
@@ -73,6 +80,7 @@ class CVAE(Model):
             conditional=True,
             needs_labels=True,
             label_encoder=True,
+            code_note=STYLE_NOTE,
             classifier=True,
             likelihood_bound=False,
             unsupported={

@@ -227,6 +227,19 @@ def perplexity(indices: torch.Tensor, codebook_size: int) -> torch.Tensor:
     return torch.exp(-torch.special.xlogy(p, p).sum())
 
 
+def nearest_codes(z_e: torch.Tensor, codebook: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each position of a map [B, D, h, w] replaced by its nearest (Euclidean) row of the
+    K x D ``codebook``; returns the quantised map and the indices [B, h, w]."""
+    b, d, h, w = z_e.shape
+    flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)
+    distances = (
+        flat.square().sum(1, keepdim=True) - 2 * flat @ codebook.T + codebook.square().sum(1)
+    )
+    indices = distances.argmin(1)
+    quantised = codebook[indices].view(b, h, w, d).permute(0, 3, 1, 2)
+    return quantised, indices.view(b, h, w)
+
+
 class VQVAE(Model):
     def __init__(self, config: ModelConfig, shape: tuple[int, int, int], num_classes: int) -> None:
         super().__init__(config, shape, num_classes)
@@ -296,12 +309,22 @@ class VQVAE(Model):
         """The K x D codebook."""
         return cast(torch.Tensor, self.quantizer.codebook)
 
+    @property
+    def representation_dim(self) -> int:
+        """The ``map`` representation is the whole quantised map: D x h x w numbers."""
+        d, h, w = self.map_shape
+        return d * h * w
+
     def quantise(self, z_e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The nearest codes of an encoder map [B, D, h, w] and their indices [B, h, w]. In
-        training mode the codebook's EMA and dead codes are updated and the map returned
-        passes gradients straight through to ``z_e``."""
-        quantised, indices, _ = self.quantizer(z_e.float())
-        return quantised, indices
+        training mode the library's quantiser updates the codebook's EMA and dead codes and
+        passes gradients straight through to ``z_e``; in evaluation mode the same nearest-code
+        rule is the plain lookup below, which the ONNX exporter can trace (the library's
+        forward, with its buffers and training branches, it cannot)."""
+        if self.training:
+            quantised, indices, _ = self.quantizer(z_e.float())
+            return quantised, indices
+        return nearest_codes(z_e.float(), self.codebook)
 
     def loss(
         self, x: torch.Tensor, beta_scale: float = 1.0, *, labels: torch.Tensor | None = None

@@ -198,6 +198,9 @@ def study_report(
     summary = summary_sections(rows, published, order, ours, spent)
     heading = "Summary: ours beside the published values" if published else "Summary"
     sections = [(heading, summary)]
+    notes = probe_notes_by_method(rows)
+    if notes:
+        sections.append(("What the probes measure", notes))
     probe_rows = [r for r in rows if r["metric"] == "accuracy"]
     nested, columns = nested_table(probe_rows)
     if nested:
@@ -221,6 +224,13 @@ def study_report(
     if provenance:
         sections.append(("Provenance", provenance))
     return write_markdown(study_dir / "results.md", study.title or study.name, protocol, sections)
+
+
+def probe_notes_by_method(rows: list[dict[str, Any]]) -> str:
+    """One line per method whose probes measured something other than a representation's
+    quality (e.g. a style code kept apart from the class), with the family's note."""
+    notes = dict.fromkeys((r["method"], r["note"]) for r in rows if r.get("note"))
+    return "\n".join(f"- **{method}**: {note}." for method, note in notes)
 
 
 def study_figures(

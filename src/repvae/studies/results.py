@@ -37,11 +37,12 @@ RESULT_COLUMNS = [
     "epochs",
     "metric",
     "value",
+    "note",
 ]
 
 
 # Columns added since the first results.csv files, with the value the older rows mean.
-LATER_COLUMNS = {"replaces": ""}
+LATER_COLUMNS = {"replaces": "", "note": ""}
 IMPORTED = "imported.csv"
 _NUMBER_COLUMNS = (
     *("latent", "dims", "seed", "epochs", "n_train", "n_test"),
@@ -168,6 +169,8 @@ def collect(study: Study, specs: list[RunSpec], study_dir: Path) -> list[dict[st
                     "n_test": r["n_test"],
                     "metric": "accuracy",
                     "value": r["accuracy"],
+                    # what the probe measured, where the family says it is not the usual
+                    "note": r.get("note", ""),
                 }
             )
         for metric in study.evaluate.metrics:
