@@ -93,8 +93,24 @@ def test_mixed_batch_weights_by_the_labelled_fraction(model):
     unlabelled = model.loss(x[2:], labels=labels[2:]).loss
     # each part alone is already scaled by its share; together they add up
     torch.testing.assert_close(model.loss(x, labels=labels).loss, labelled + unlabelled)
-    model.label_fraction = 0.0
+    model.unlabelled_weight = 1.0
     torch.testing.assert_close(unlabelled / 0.75, model.loss(x[2:]).loss)
+
+
+def test_batch_objective_adds_the_batch_means_with_zhangs_alpha(model):
+    """Zhang et al.'s reading: mean L + mean U + alpha mean CE, alpha = 0.1 (N + M) / M."""
+    x = _images(6)
+    labels = torch.tensor([2, 5, -1, -1, -1, -1])
+    model.options.objective = "batch"
+    model.label_budget(labelled=10, total=40)
+    assert model.classifier_weight == pytest.approx(0.4)  # 0.1 * 40 / 10
+    bounds = torch.stack([_bound(model, x[i : i + 1], int(labels[i]))[0] for i in range(2)])
+    ce = F.cross_entropy(model.classify(x[:2]), labels[:2])
+    unlabelled = model.loss(x[2:]).loss  # without labels: the mean of U(x)
+    expected = bounds.mean() + 0.4 * ce + unlabelled
+    torch.testing.assert_close(model.loss(x, labels=labels).loss, expected)
+    with pytest.raises(ConfigError, match=r"^model\.m2\.objective"):
+        from_dict({"model": {"family": "m2", "m2": {"objective": "sum"}}})
 
 
 def test_lpvae_m2_decoder_reads_only_earlier_pixels_within_its_horizon():

@@ -340,13 +340,15 @@ def test_seeds_replace_the_studys_and_the_report_keeps_earlier_ones(tmp_path):
 def test_builtin_semisupervised_study_is_valid():
     study = load_study(builtin_study("semisupervised")).with_budget("quick")
     specs = study.runs()
-    assert [s.config.train.labelled for s in specs] == [100, 600, 1000, 3000] * 2 + [None]
-    assert [s.config.model.family for s in specs] == ["m2"] * 8 + ["vae"]
+    assert [s.config.train.labelled for s in specs] == [100, 600, 1000, 3000] * 3 + [None]
+    assert [s.config.model.family for s in specs] == ["m2"] * 12 + ["vae"]
     assert specs[0].method == "M2 (labelled=100)"
-    lpvae = specs[4]  # the same M2 and budget; only the decoder differs
-    assert lpvae.method == "LPVAE-M2 (labelled=100)"
+    # Zhang et al.'s pair: M2 and LPVAE-M2 under their objective, differing only in the decoder
+    m2, lpvae = specs[4], specs[8]
+    assert lpvae.method == "LPVAE-M2 (labelled=100, objective=batch)"
+    assert m2.config.model.options.objective == lpvae.config.model.options.objective == "batch"
     assert (lpvae.config.model.head.kind, lpvae.config.model.head.horizon) == ("local", 1)
-    assert lpvae.config.train == specs[0].config.train
+    assert m2.config.model.head.kind == "none" and lpvae.config.train == m2.config.train
 
 
 def test_runs_trained_elsewhere_join_the_report_through_their_results_csv(tmp_path):

@@ -10,9 +10,17 @@ labelled images and inferred for the rest.
     J_alpha = sum_labelled [L(x, y) - alpha log q(y|x)] + sum_unlabelled U(x),  alpha = 0.1 N
 
 The classification term is the paper's: without it q(y|x) would learn only from unlabelled data.
-Each step sees one unlabelled and one labelled batch; the two means are weighted by the
-dataset's labelled fraction, so a step's loss is an unbiased estimate of J_alpha / N whatever
-the batch sizes. The encoder, decoder and likelihood are the same pieces the VAE composes.
+Each step sees one unlabelled and one labelled batch. Two readings of J_alpha are in use
+(``model.m2.objective``):
+
+- ``dataset`` (default; Kingma et al.'s sums over the data set): the two batch means are
+  weighted by the data set's labelled fraction f, so a step's loss is an unbiased estimate of
+  J_alpha / N whatever the batch sizes: f (mean L + alpha mean CE) + (1 - f) mean U, with
+  alpha = 0.1 N;
+- ``batch`` (Zhang et al. 2022's LPVAE-M2 and common PyTorch ports): the batch means added
+  with equal weight, mean L + mean U + alpha mean CE, with alpha = 0.1 (N + M) / M for M labels
+  in N + M images. At 100 MNIST labels the classification term weighs 54 times a nat of the
+  unlabelled bound here, against 10 times under ``dataset``. The encoder, decoder and likelihood are the same pieces the VAE composes.
 
 With a PixelCNN head (``model.head``, an 8-bit likelihood) the decoder is a Local or Full
 PixelVAE decoder: p(x | y, z) is autoregressive over nearby pixels, which leaves z and y to carry
@@ -31,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from repvae.config import NO_HEAD, ModelConfig, Preset, Section
-from repvae.config.errors import require
+from repvae.config.errors import choice, require
 from repvae.models.contract import Capabilities, Family, LossTerms, Model, register_family
 from repvae.models.distributions import DiagonalGaussian
 from repvae.models.likelihoods import build_likelihood
@@ -40,19 +48,25 @@ from repvae.models.pixelcnn import PixelHead, ancestral_sample, build_head, to_s
 from repvae.models.vae import MIN_STD
 
 
+M2_OBJECTIVES = ("dataset", "batch")
+
+
 @dataclass
 class M2Section(Section):
     """``model.m2``: the weight of the labelled images' classification loss."""
 
-    # alpha of J_alpha; null: the paper's 0.1 * number of training images
+    # alpha of J_alpha; null: 0.1 N under the dataset objective, 0.1 (N + M) / M under batch
     classifier_weight: float | None = None
+    # how the labelled and unlabelled terms are weighed (module docstring)
+    objective: str = "dataset"
 
     def check(self, model: ModelConfig) -> None:
         require(
             "model.m2.classifier_weight",
             self.classifier_weight is None or self.classifier_weight >= 0,
-            "must be >= 0 (or null for 0.1 * training images)",
+            "must be >= 0 (or null for the objective's default)",
         )
+        choice("model.m2.objective", self.objective, M2_OBJECTIVES)
 
 
 M2_CODE_NOTE = (
@@ -89,9 +103,10 @@ class M2(Model):
         self.heads = nn.ModuleList(
             [build_head(config.head, self.shape[0], params)] if with_head else []
         )
-        # Set by training from the labelled subset: the labelled share of the training set and
-        # alpha. Defaults make ``loss`` without labels the unsupervised bound U(x).
-        self.label_fraction = 0.0
+        # Set by training from the labelled subset: the weights of the labelled and unlabelled
+        # batch means, and alpha. Defaults make ``loss`` without labels the unsupervised bound.
+        self.labelled_weight = 0.0
+        self.unlabelled_weight = 1.0
         self.classifier_weight = 0.0
 
     @property
@@ -122,10 +137,15 @@ class M2(Model):
         return self.likelihood.discrete
 
     def label_budget(self, labelled: int, total: int) -> None:
-        """The labelled share of the training set, and alpha (model.m2.classifier_weight, or
-        the paper's 0.1 * N)."""
-        self.label_fraction = labelled / total
+        """The weights of the labelled and unlabelled terms, and alpha
+        (``model.m2.classifier_weight``, or the objective's default)."""
         weight = self.options.classifier_weight
+        if self.options.objective == "batch":
+            self.labelled_weight = self.unlabelled_weight = 1.0
+            self.classifier_weight = 0.1 * total / labelled if weight is None else weight
+            return
+        self.labelled_weight = labelled / total
+        self.unlabelled_weight = 1.0 - self.labelled_weight
         self.classifier_weight = 0.1 * total if weight is None else weight
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
@@ -192,7 +212,7 @@ class M2(Model):
             y = labels[observed]
             bound, recon, kl = self._negative_bound(features[observed], x[observed], y, kl_weight)
             ce = F.cross_entropy(logits[observed], y)
-            total = total + self.label_fraction * (bound.mean() + self.classifier_weight * ce)
+            total = total + self.labelled_weight * (bound.mean() + self.classifier_weight * ce)
             recon_parts.append(recon)
             kl_parts.append(kl)
             terms["ce"] = ce.detach()
@@ -212,7 +232,7 @@ class M2(Model):
             log_q = F.log_softmax(logits[hidden], 1)
             q = log_q.exp()
             unlabelled = (q * (bound.view(n, k) + log_q)).sum(1)
-            total = total + (1.0 - self.label_fraction) * unlabelled.mean()
+            total = total + self.unlabelled_weight * unlabelled.mean()
             recon_parts.append((q * recon.view(n, k)).sum(1))
             kl_parts.append((q * kl.view(n, k)).sum(1))
             terms["entropy_y"] = -(q * log_q).sum(1).mean().detach()

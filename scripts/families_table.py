@@ -1,0 +1,84 @@
+"""The family comparison of results/families-mnist16 as Markdown, from the run folders' own
+files (``summary.json``, ``probes.json``, ``config.yaml``).
+
+    python scripts/families_table.py RUNS_FOLDER > table.md
+
+One row per run and representation kind with the MAP linear and MLP probe accuracies (split
+protocol), the training time, and the family's note where the code is not a fair
+representation score (a style code); then a codebook table for the runs that have one.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+
+def _cell(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def probe_rows(runs: Path) -> list[str]:
+    lines = [
+        "| run | family | representation | linear % | MLP % | train s | epochs |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    notes: dict[str, str] = {}
+    for run in sorted(p for p in runs.iterdir() if (p / "probes.json").exists()):
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        summary = json.loads((run / "summary.json").read_text())
+        records = json.loads((run / "probes.json").read_text())
+        for kind in dict.fromkeys(r["kind"] for r in records):
+            by_probe = {r["probe"]: r for r in records if r["kind"] == kind}
+            note = next((r["note"] for r in by_probe.values() if r.get("note")), "")
+            mark = ""
+            if note:
+                mark = " " + "*" * (list(dict.fromkeys([*notes.values(), note])).index(note) + 1)
+                notes[run.name] = note
+            accuracy = {p: 100 * r["accuracy"] for p, r in by_probe.items()}
+            lines.append(
+                f"| {run.name}{mark} | {config['model']['family']} | {kind} "
+                f"| {_cell(accuracy.get('linear'))} | {_cell(accuracy.get('mlp'))} "
+                f"| {summary['train_seconds']:.0f} | {summary['epochs']} |"
+            )
+    for i, note in enumerate(dict.fromkeys(notes.values())):
+        lines.append(f"\n{'*' * (i + 1)} {note}.")
+    return lines
+
+
+def codebook_rows(runs: Path) -> list[str]:
+    lines = [
+        "| run | EMA | dead-code restarts | perplexity | codes used | dead codes | best val loss |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for run in sorted(runs.iterdir()):
+        path = run / "summary.json"
+        summary = json.loads(path.read_text()) if path.exists() else {}
+        if "codebook_perplexity" not in summary:
+            continue
+        options = yaml.safe_load((run / "config.yaml").read_text())["model"]["vqvae"]
+        restarts = (
+            f"below {options['dead_code_threshold']}" if options["dead_code_threshold"] else "off"
+        )
+        lines.append(
+            f"| {run.name} | {'on' if options['ema'] else 'off'} | {restarts} "
+            f"| {summary['codebook_perplexity']:.1f} | {summary['codes_used']} "
+            f"| {summary['dead_codes']} | {summary['best_val_loss']:.2f} |"
+        )
+    return lines if len(lines) > 2 else []
+
+
+def main() -> None:
+    runs = Path(sys.argv[1])
+    print("\n".join(probe_rows(runs)))
+    codebook = codebook_rows(runs)
+    if codebook:
+        print("\nCodebook usage over the training images' code maps (K = 128):\n")
+        print("\n".join(codebook))
+
+
+if __name__ == "__main__":
+    main()
