@@ -20,7 +20,9 @@ Each step sees one unlabelled and one labelled batch. Two readings of J_alpha ar
 - ``batch`` (Zhang et al. 2022's LPVAE-M2 and common PyTorch ports): the batch means added
   with equal weight, mean L + mean U + alpha mean CE, with alpha = 0.1 (N + M) / M for M labels
   in N + M images. At 100 MNIST labels the classification term weighs 54 times a nat of the
-  unlabelled bound here, against 10 times under ``dataset``. The encoder, decoder and likelihood are the same pieces the VAE composes.
+  unlabelled bound here, against 10 times under ``dataset``.
+
+The encoder, decoder and likelihood are the same pieces the VAE composes.
 
 With a PixelCNN head (``model.head``, an 8-bit likelihood) the decoder is a Local or Full
 PixelVAE decoder: p(x | y, z) is autoregressive over nearby pixels, which leaves z and y to carry
@@ -46,7 +48,6 @@ from repvae.models.likelihoods import build_likelihood
 from repvae.models.networks import architecture
 from repvae.models.pixelcnn import PixelHead, ancestral_sample, build_head, to_signed
 from repvae.models.vae import MIN_STD
-
 
 M2_OBJECTIVES = ("dataset", "batch")
 
