@@ -52,7 +52,7 @@ from repvae.plots.pictures import sample_figure
 from repvae.report.compare import compare_runs
 from repvae.report.study import report_study
 from repvae.report.tables import accuracy_rows, markdown_table
-from repvae.represent import Embeddings, embed, kind_tag
+from repvae.represent import Embeddings, embed, kind_tag, layer_kinds
 from repvae.run import RunBusy, TrainingDiverged, load, read_run_config
 from repvae.serve import DEFAULT_MAX_BODY
 from repvae.store import EmbeddingStore, flat_search, funnel_search
@@ -145,9 +145,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kinds(args: argparse.Namespace) -> list[str]:
+    """``--kind``, or the kinds ``--layer`` names (a hierarchical family's layers)."""
+    return layer_kinds(args.layer) if args.layer else list(args.kind)
+
+
 def cmd_embed(args: argparse.Namespace) -> int:
     run = load(args.run, device=args.device)
-    results = embed(run, args.kind, splits=tuple(args.splits), dims=args.dims, seed=args.seed)
+    kinds = _kinds(args)
+    results = embed(run, kinds, splits=tuple(args.splits), dims=args.dims, seed=args.seed)
     for kind, dims in results:
         print(run.dir / "embeddings" / f"{kind_tag(kind, dims)}.npz")
     return 0
@@ -171,7 +177,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         records = probe_embeddings(Embeddings.load(args.target), **options)
         record_results(args.target.with_suffix(".probes.json"), records)
     else:
-        records = probe(args.target, args.kind, dims=args.dims, **options)
+        records = probe(args.target, _kinds(args), dims=args.dims, **options)
     columns = ["kind", "dims", "probe", "protocol", "accuracy %", "n_train", "n_test", "seconds"]
     print(markdown_table(accuracy_rows(records), columns))
     for note in probe_notes(records):
@@ -281,7 +287,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.bpd and "likelihood" not in only:
         only = [*([] if args.only is None else only), "likelihood"]
     settings = Settings(
-        kinds=args.kind,
+        kinds=_kinds(args),
         probes=args.probes,
         protocol=args.protocol,
         folds=args.folds,
@@ -523,10 +529,18 @@ def parser() -> argparse.ArgumentParser:
     )
     t.set_defaults(func=cmd_train)
 
-    kinds_help = "representation kinds: map, sample, samples:K, dist; a family's own (vqvae: codes)"
+    kinds_help = (
+        "representation kinds: map, sample, samples:K, dist; a family's own (vqvae: codes; "
+        "hvae: layer1, layer2, ...)"
+    )
+    layer_help = (
+        "hierarchical families: the layers' posterior means, N = 1 (bottom) to L, or all "
+        "(concatenated: the map kind); replaces --kind"
+    )
     e = sub.add_parser("embed", help="write representations of a run's splits (npz)")
     e.add_argument("run", type=Path)
     e.add_argument("--kind", nargs="+", default=["map"], help=kinds_help)
+    e.add_argument("--layer", nargs="+", help=layer_help)
     e.add_argument(
         "--dims", nargs="+", type=int, help="Matryoshka prefix sizes (default: full latent)"
     )
@@ -554,6 +568,7 @@ def parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("probe", help="linear / nonlinear probes on a run or an embeddings .npz")
     pr.add_argument("target", type=Path, help="run folder or embeddings .npz file")
     pr.add_argument("--kind", nargs="+", default=["map"], help=kinds_help)
+    pr.add_argument("--layer", nargs="+", help=layer_help)
     pr.add_argument("--dims", nargs="+", type=int, help="Matryoshka prefix sizes")
     pr.add_argument("--probes", nargs="+", default=["linear", "mlp"], help=", ".join(PROBES))
     pr.add_argument("--protocol", choices=["split", "cv"], default="split")
@@ -609,6 +624,7 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--bpd", action="store_true", help="the likelihood bounds (with --only: add)")
     ev.add_argument("--split", choices=["train", "val", "test"], default="test")
     ev.add_argument("--kind", nargs="+", default=defaults.kinds, help=kinds_help)
+    ev.add_argument("--layer", nargs="+", help=layer_help)
     ev.add_argument("--probes", nargs="+", default=defaults.probes, help=", ".join(PROBES))
     ev.add_argument("--protocol", choices=["split", "cv"], default=defaults.protocol)
     ev.add_argument("--folds", type=int, default=defaults.folds)

@@ -163,12 +163,32 @@ def kind_names(model: Model) -> list[str]:
     return [*builtin, *caps.kinds]
 
 
+LAYER_PREFIX = "layer"  # a hierarchical family's kinds: layer1 (bottom) ... layerL (top)
+
+
+def layer_kinds(selectors: Sequence[str]) -> list[str]:
+    """``--layer`` values as kinds: ``N`` is stochastic layer N (1 = bottom), ``all`` every
+    layer concatenated (the ``map`` kind)."""
+    kinds = []
+    for selector in selectors:
+        if selector != "all" and not (selector.isdigit() and int(selector) >= 1):
+            raise ValueError(f"--layer: {selector!r} is not a layer number (1 = bottom) or all")
+        kinds.append("map" if selector == "all" else f"{LAYER_PREFIX}{int(selector)}")
+    return kinds
+
+
 def check_kind(model: Model, kind: str) -> None:
     """Refuse, with the family's reason, a kind its posterior does not define."""
     name, _ = parse_kind(kind)
     caps = model.capabilities
     if name == "map" or name in caps.kinds:
         return
+    layers = [k for k in caps.kinds if k.startswith(LAYER_PREFIX)]
+    if name.startswith(LAYER_PREFIX) and name[len(LAYER_PREFIX) :].isdigit():
+        raise ValueError(
+            f"--layer {name[len(LAYER_PREFIX) :]}: the {model.family} family has "
+            + (f"stochastic layers 1 to {len(layers)}" if layers else "one latent layer")
+        )
     if name not in ("sample", "samples", "dist"):
         raise ValueError(
             f"unknown representation kind {kind!r}; the {model.family} family offers "

@@ -232,6 +232,11 @@ def _information(ctx: Context) -> Result:
         cast(DiagonalGaussian, posterior).std if model.capabilities.continuous_posterior else None
     )
     info = information_report(posterior.mean, stds)
+    if stds is not None and not model.capabilities.standard_normal_prior:
+        # E_x KL(q(z|x) || N(0, I)) is not a KL to this model's prior
+        reason = model.capabilities.why_not("standard_normal_prior")
+        info |= {"mutual_information": None, "kl_per_dimension": None}
+        info["mutual_information_note"] = f"undefined: {reason}"
     eigenvalue_spectrum(
         {ctx.run.dir.name: np.asarray(info["eigenvalues"])},
         ctx.out / "eigenvalue_spectrum.png",

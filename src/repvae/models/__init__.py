@@ -9,6 +9,7 @@ from, and the built-in families with their presets. A new family is a new module
 import repvae.models.autoencoder
 import repvae.models.cvae
 import repvae.models.discretized
+import repvae.models.hierarchical
 import repvae.models.likelihoods
 import repvae.models.networks
 import repvae.models.pixelcnn

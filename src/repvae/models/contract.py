@@ -52,6 +52,8 @@ class Capabilities:
     continuous_posterior: bool = True
     # trained to make every prefix z[:m] in ``Model.prefixes`` stand alone (Matryoshka)
     nested: bool = False
+    # p(z) is N(0, I) over the whole latent: the information metrics' KL to the prior
+    standard_normal_prior: bool = True
     # has its own classifier q(y|x) (``Model.classify``)
     classifier: bool = False
     # p(x) is bounded through log p(x|z), the prior and q(z|x): ELBO and IWAE
