@@ -91,9 +91,17 @@ def test_tile_images_scales_uint8_and_keeps_rgb():
     assert (tile(grid, 0, 0, 2, 2) == 0).all()
 
 
-def test_tile_images_rejects_other_channel_counts():
-    with pytest.raises(ValueError, match="C = 1 or 3"):
-        tile_images(np.zeros((1, 2, 4, 4)), 1)
+def test_stacked_modalities_are_shown_side_by_side():
+    """[N, 3 M, H, W] (multimodal data: modalities along the channels) tiles as M RGB images in
+    a row; 2 gray modalities as two gray images."""
+    images = np.zeros((1, 6, 2, 2), dtype=np.uint8)
+    images[0, 3] = 255  # the second modality pure red
+    grid = tile_images(images, 1)
+    assert grid.shape == (2, 4, 3)
+    assert (grid[:, :2] == 0).all() and (grid[:, 2:] == [1.0, 0, 0]).all()
+    assert tile_images(np.ones((1, 2, 4, 4)), 1).shape == (4, 8)
+    with pytest.raises(ValueError, match=r"\[N, C, H, W\]"):
+        tile_images(np.zeros((2, 4, 4)), 1)
 
 
 def test_image_grid_shows_the_tiles_in_gray_with_labels_and_no_tick_marks():

@@ -17,6 +17,7 @@ from .dsprites import load_dsprites
 from .folder import archive_stem, load_folder
 from .idx import FASHION_MNIST, MNIST, load_idx
 from .paths import data_root
+from .polymnist import MAX_MODALITIES, polymnist
 from .shapes import load_shapes
 from .splits import holdout_indices
 from .svhn import load_svhn
@@ -33,6 +34,23 @@ _LOADERS: dict[str, Callable[[Path, bool], Arrays]] = {
     "shapes": lambda root, download: load_shapes(),
     "dsprites": lambda root, download: load_dsprites(root),
 }
+
+# PolyMNIST-style multimodal digits (``polymnist.py``): 5 modalities, or M of them; and the
+# same built from the embedded digits, for tests and demos
+
+
+def _poly_mnist(modalities: int) -> Callable[[Path, bool], Arrays]:
+    return lambda root, download: polymnist(load_idx(MNIST, root, download), modalities)
+
+
+def _poly_digits(modalities: int) -> Callable[[Path, bool], Arrays]:
+    return lambda root, download: polymnist(load_digits(), modalities)
+
+
+_LOADERS["polymnist"] = _poly_mnist(MAX_MODALITIES)
+for _m in range(2, MAX_MODALITIES + 1):
+    _LOADERS[f"polymnist-{_m}"] = _poly_mnist(_m)
+    _LOADERS[f"polydigits-{_m}"] = _poly_digits(_m)
 
 DATASETS: tuple[str, ...] = tuple(_LOADERS)
 

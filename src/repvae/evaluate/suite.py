@@ -7,6 +7,7 @@ writes ``{"skipped": reason}``.
 
     probes            linear SVM, logistic regression, MLP, weighted cosine kNN per representation
     classifier        a semi-supervised model's own q(y|x): accuracy and error on the split
+    coherence         multimodal models: cross-modal and joint coherence of generated digits
     label_efficiency  accuracy with 10 / 100 / 1,000 / 10,000 / all labels, Locatello's ratio
     information       active units, E_x KL(q(z|x)||p(z)), E_x H(q(z|x)), intrinsic dimension
     likelihood        negative ELBO and IWAE bound in nats and bits/dim
@@ -26,6 +27,7 @@ from typing import Any
 from repvae.data import ImageData
 from repvae.evaluate import (
     classifier,
+    coherence,
     disentanglement,
     fid,
     information,
@@ -44,6 +46,7 @@ REGISTRY: dict[str, Metric] = {
     for m in (
         probing.METRIC,
         classifier.METRIC,
+        coherence.METRIC,
         label_efficiency.METRIC,
         information.METRIC,
         likelihood.METRIC,

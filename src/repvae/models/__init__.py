@@ -11,6 +11,7 @@ import repvae.models.cvae
 import repvae.models.discretized
 import repvae.models.hierarchical
 import repvae.models.likelihoods
+import repvae.models.multimodal
 import repvae.models.networks
 import repvae.models.pixelcnn
 import repvae.models.ppca

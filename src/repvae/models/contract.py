@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -75,6 +75,8 @@ class Capabilities:
     # what a label probe on the code measures where that is not the representation's quality
     # (e.g. ``STYLE_NOTE`` for a code kept apart from the class); probes and reports repeat it
     code_note: str = ""
+    # images are this many modalities stacked along the channels (``Model.encode_subset``)
+    modalities: int = 1
     # the family's own representation kinds beyond map/sample/samples:K/dist, name -> what it
     # is; each is the field of that name of the family's posterior, [B, F] per batch
     kinds: Mapping[str, str] = field(default_factory=dict)
@@ -134,6 +136,10 @@ class Model(nn.Module, ABC):
     @abstractmethod
     def encode(self, x: torch.Tensor) -> Posterior:
         """q(z|x); ``encode(x).mean`` is the deterministic (MAP) representation."""
+
+    def encode_subset(self, x: torch.Tensor, modalities: Sequence[int]) -> Posterior:
+        """q(z | only the given modalities, 0-based) of multimodal images (``modalities`` > 1)."""
+        raise Unsupported(f"the {self.family} family reads one modality")
 
     def encode_labelled(self, x: torch.Tensor, labels: torch.Tensor) -> Posterior:
         """q(z|x, y) with the images' known ``labels`` (families that are ``label_encoder``)."""

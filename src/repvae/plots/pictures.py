@@ -48,12 +48,24 @@ _SPLIT_COLOURS = {"train": "tab:blue", "val": "tab:orange"}
 # --- tiling -----------------------------------------------------------------------------------
 
 
+def side_by_side(array: np.ndarray) -> np.ndarray:
+    """[N, M C, H, W] modalities stacked along the channels (C = 3, or 1 when M C is not a
+    multiple of 3) -> [N, C, H, M W], the modalities left to right, as one image each."""
+    n, channels, h, w = array.shape
+    c = 3 if channels % 3 == 0 else 1
+    m = channels // c
+    return array.reshape(n, m, c, h, w).transpose(0, 2, 3, 1, 4).reshape(n, c, h, m * w)
+
+
 def _as_float_images(images: torch.Tensor | np.ndarray) -> np.ndarray:
-    """uint8 or float [N, C, H, W] -> float32 numpy in [0, 1] (C must be 1 or 3 to be shown)."""
+    """uint8 or float [N, C, H, W] -> float32 numpy in [0, 1]; 1 or 3 channels are one image,
+    more are modalities stacked along the channels, shown side by side."""
     array = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else images
     array = np.asarray(array)
-    if array.ndim != 4 or array.shape[1] not in (1, 3):
-        raise ValueError(f"images must be [N, C, H, W] with C = 1 or 3, got {array.shape}")
+    if array.ndim != 4:
+        raise ValueError(f"images must be [N, C, H, W], got {array.shape}")
+    if array.shape[1] not in (1, 3):
+        array = side_by_side(array)
     if array.dtype == np.uint8:
         return array.astype(np.float32) / 255.0
     return np.clip(array.astype(np.float32), 0.0, 1.0)
@@ -100,7 +112,8 @@ def image_grid(
     title_inches = 0.3 * (title.count("\n") + 1) if title else 0.0
     height = rows * TILE_INCHES + title_inches + (0.3 if col_labels else 0.0) + 0.1
     with matplotlib.rc_context(STYLE):
-        fig = new_figure(max(nrow * TILE_INCHES + label_inches, title_width) + 0.15, height)
+        tile_width = TILE_INCHES * w / h  # wider tiles: modalities side by side
+        fig = new_figure(max(nrow * tile_width + label_inches, title_width) + 0.15, height)
         ax = fig.add_subplot()
         ax.imshow(grid, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
         ax.set_yticks([r * (h + pad) + (h - 1) / 2 for r in range(rows)] if row_labels else [])
@@ -157,6 +170,23 @@ def reconstructions_figure(
         len(images),
         row_labels=labels,
         title="reconstructions from the posterior mean",
+    )
+
+
+def cross_generation_figure(model: Model, images: torch.Tensor) -> Figure:
+    """Multimodal models: each test example (one column, its modalities side by side), its
+    reconstruction from every modality, and its generation from each modality alone."""
+    m = model.capabilities.modalities
+    with _evaluating(model) as device:
+        x = images.to(device)
+        rows = [model.preprocess(x), model.reconstruct(x)]
+        rows += [model.generate(model.encode_subset(x, [i]).mean) for i in range(m)]
+    labels = ["example", "from all"] + [f"from modality {i + 1}" for i in range(m)]
+    return image_grid(
+        torch.cat(rows),
+        len(images),
+        row_labels=labels,
+        title="reconstruction from all modalities and cross-generation from one",
     )
 
 
@@ -501,6 +531,8 @@ def model_figures(
         return figures
     if caps.generates:
         figures["samples"] = samples_figure(model, seed=seed)
+    if caps.modalities > 1:
+        figures["cross_generation"] = cross_generation_figure(model, images[order[:6]])
     if caps.autoregressive:
         figures["samples_shared_z"] = shared_z_samples_figure(model, seed=seed)
     if caps.continuous_posterior:
