@@ -71,6 +71,33 @@ def codebook_rows(runs: Path) -> list[str]:
     return lines if len(lines) > 2 else []
 
 
+def coherence_rows(runs: Path) -> list[str]:
+    lines = [
+        "| run | fusion | cross-modal coherence % | joint coherence % "
+        "| per pair (source -> target) % | classifiers on real images % |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for run in sorted(runs.iterdir()):
+        path = run / "evaluation" / "coherence.json"
+        if not path.exists():
+            continue
+        result = json.loads(path.read_text())
+        fusion = yaml.safe_load((run / "config.yaml").read_text())["model"]["multimodal"]["fusion"]
+        matrix = result["cross_coherence_matrix"]
+        pairs = ", ".join(
+            f"{i + 1}->{j + 1} {100 * v:.1f}"
+            for i, row in enumerate(matrix)
+            for j, v in enumerate(row)
+            if i != j
+        )
+        accuracy = ", ".join(f"{100 * a:.1f}" for a in result["classifier_accuracy"])
+        lines.append(
+            f"| {run.name} | {fusion} | {100 * result['cross_coherence']:.2f} "
+            f"| {100 * result['joint_coherence']:.2f} | {pairs} | {accuracy} |"
+        )
+    return lines if len(lines) > 2 else []
+
+
 def main() -> None:
     runs = Path(sys.argv[1])
     print("\n".join(probe_rows(runs)))
@@ -78,6 +105,10 @@ def main() -> None:
     if codebook:
         print("\nCodebook usage over the training images' code maps (K = 128):\n")
         print("\n".join(codebook))
+    coherence = coherence_rows(runs)
+    if coherence:
+        print("\nMultimodal coherence on the PolyMNIST-3 test images:\n")
+        print("\n".join(coherence))
 
 
 if __name__ == "__main__":

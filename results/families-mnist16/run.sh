@@ -1,26 +1,46 @@
-# The issue-23 families side by side: MNIST, latent 16, one budget (5 epochs, batch 128, Adam
-# 1e-3, the default precision), seed 0, MAP linear and MLP probes under the split protocol.
-# Run from anywhere: OUT=/somewhere bash results/families-mnist16/run.sh (default runs/families-mnist16).
+# The issue-23 families side by side (results/families-mnist16/README.md).
+# MNIST, latent 16, 5 epochs, batch 128, Adam 1e-3, the default precision, seed 0; MAP probes
+# (linear, MLP) under the split protocol. The VQ-VAE codebook ablation and the multimodal models
+# (PolyMNIST with 3 modalities) train on a seeded 10,000-image subset (see the README).
+# Run from anywhere: OUT=/somewhere bash results/families-mnist16/run.sh (default runs/families-mnist16);
+# finished runs and probes are kept, so an interrupted run.sh resumes.
 set -e
 cd "$(dirname "$0")/../.."   # the repository root
 OUT=${OUT:-runs/families-mnist16}
-D="--dataset mnist --data-root ../shared/datasets --latent-dim 16 --epochs 5 --no-progress"
-train() {  # name, then repvae train arguments; a finished run is kept
-  [ -f "$OUT/$1/model.safetensors" ] || repvae train $D --out "$OUT/$1" "${@:2}"
+HERE=results/families-mnist16
+MNIST="--dataset mnist --data-root ../shared/datasets --latent-dim 16 --no-progress"
+POLY="--dataset polymnist-3 --data-root ../shared/datasets --latent-dim 16 --no-progress"
+SMALL="--set train.train_subset=10000"
+train() {  # name, then repvae train arguments
+  [ -f "$OUT/$1/summary.json" ] || repvae train --out "$OUT/$1" "${@:2}"
 }
-probe() {  # name, then kinds
-  [ -f "$OUT/$1/probes.json" ] || repvae probe "$OUT/$1" --kind "${@:2}" --probes linear mlp --protocol split
+probe() {  # name, then probe arguments
+  [ -f "$OUT/$1/probes.json" ] || repvae probe "$OUT/$1" "${@:2}" --probes linear mlp --protocol split
 }
-train vae --model vae
-train cvae --model cvae
-train vqvae --model vqvae
-# VQ-VAE codebook ablation: EMA updates and dead-code restarts each switched off
-train vqvae-no-ema --model vqvae --set model.vqvae.ema=false
-train vqvae-no-reset --model vqvae --set model.vqvae.dead_code_threshold=0
-train vqvae-neither --model vqvae --set model.vqvae.ema=false --set model.vqvae.dead_code_threshold=0
-probe vae map
-probe cvae map
-probe vqvae map codes
-python scripts/vq_figure.py "$OUT/vqvae" results/families-mnist16/vqvae_samples.png
-python scripts/families_table.py "$OUT" > results/families-mnist16/table.md
+# 1. the table: one budget
+train vae --model vae $MNIST --epochs 5
+train cvae --model cvae $MNIST --epochs 5
+train vqvae --model vqvae $MNIST --epochs 5
+train hvae --model hvae $MNIST --epochs 5
+train hvae-free-bits --model hvae-free-bits $MNIST --epochs 5
+probe vae --kind map
+probe cvae --kind map
+probe vqvae --kind map codes
+probe hvae --layer 1 2 all
+probe hvae-free-bits --layer 1 2 all
+# 2. VQ-VAE codebook: EMA updates and dead-code restarts each switched off (10,000 images, 2 epochs)
+train vq-default --model vqvae $MNIST --epochs 2 $SMALL
+train vq-no-ema --model vqvae $MNIST --epochs 2 $SMALL --set model.vqvae.ema=false
+train vq-no-reset --model vqvae $MNIST --epochs 2 $SMALL --set model.vqvae.dead_code_threshold=0
+# 3. multimodal: the three fusions on PolyMNIST-3 (10,000 images, 3 epochs, the conv networks)
+for m in mvae-poe mmvae mopoe; do
+  train $m --model $m $POLY --epochs 3 $SMALL --architecture conv
+  probe $m --kind map m1 m2 m3
+  [ -f "$OUT/$m/evaluation/coherence.json" ] || repvae evaluate "$OUT/$m" --only coherence pictures
+done
+# 4. figures and tables
+python scripts/vq_figure.py "$OUT/vqvae" $HERE/vqvae_samples.png
+python scripts/hierarchical_kl.py $HERE/hierarchical_kl.png "plain=$OUT/hvae" "free bits 0.1=$OUT/hvae-free-bits"
+cp "$OUT/mopoe/evaluation/cross_generation.png" $HERE/mopoe_cross_generation.png
+python scripts/families_table.py "$OUT" > $HERE/table.md
 echo DONE
