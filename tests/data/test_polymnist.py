@@ -6,8 +6,9 @@ import pytest
 
 from repvae.data import load_dataset
 from repvae.data import polymnist as polymnist_module
+from repvae.data.core import Arrays
 from repvae.data.digits import load_digits
-from repvae.data.polymnist import background, compose
+from repvae.data.polymnist import background, compose, pair_by_class
 
 
 def test_modalities_are_stacked_along_the_channels_with_the_base_labels():
@@ -44,3 +45,20 @@ def test_a_modality_count_out_of_range_is_refused():
     base = load_digits()
     with pytest.raises(ValueError, match=r"modalities must be 1\.\.5"):
         compose(base.train_images[:4], base.train_labels[:4], 6)
+
+
+def test_mnist_svhn_pairs_every_gray_digit_with_a_same_class_colour_digit():
+    gray = load_digits()
+    rng = np.random.default_rng(0)
+    n = 200  # a stand-in for SVHN: colour 16x16 images whose first pixel encodes their class
+    labels = np.arange(n) % 10
+    colour = rng.integers(0, 256, (n, 3, 16, 16), dtype=np.uint8)
+    colour[:, 0, 0, 0] = labels * 20
+    fake = Arrays(
+        colour, labels.astype(np.int64), colour[:50], labels[:50].astype(np.int64), gray.class_names
+    )
+    paired = pair_by_class(gray, fake)
+    assert paired.train_images.shape == (len(gray.train_labels), 6, 16, 16)
+    assert (paired.train_images[:, 1] == paired.train_images[:, 0]).all()  # gray repeated
+    np.testing.assert_array_equal(paired.train_images[:, 3, 0, 0] // 20, gray.train_labels)
+    np.testing.assert_array_equal(paired.test_images[:, 3, 0, 0] // 20, gray.test_labels)

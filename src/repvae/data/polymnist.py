@@ -14,6 +14,11 @@ stacked along the channels, modality m in channels 3m..3m+2. Labels are the digi
 
 Names: ``polymnist`` (5 modalities, as the paper), ``polymnist-M`` for M = 2..5, and
 ``polydigits-M`` built the same way from the embedded 8x8 digits (tests, demos).
+
+``mnist-svhn`` (Shi et al. 2019) pairs each MNIST image with an SVHN image of the same class
+(one random partner each, seeded; Shi et al. drew 20 per image): MNIST resized to 32x32 and
+repeated to 3 channels, so the two modalities stack as ``[N, 6, 32, 32]``. It needs the SVHN
+files (``svhn.py`` names where they go).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from .core import Arrays
+from .transforms import resize
 
 MODALITY_CHANNELS = 3
 MAX_MODALITIES = 5
@@ -84,4 +90,47 @@ def polymnist(base: Arrays, modalities: int) -> Arrays:
         test_images=compose(base.test_images, base.test_labels, modalities, SEED + 1),
         test_labels=base.test_labels,
         class_names=base.class_names,
+    )
+
+
+def _pair(
+    first: np.ndarray,
+    first_labels: np.ndarray,
+    second: np.ndarray,
+    second_labels: np.ndarray,
+    seed: int,
+) -> np.ndarray:
+    """For each image of ``first``, the index of a random ``second`` image of its class."""
+    rng = np.random.default_rng(seed)
+    partners = np.empty(len(first_labels), np.int64)
+    for c in np.unique(first_labels):
+        mine = np.flatnonzero(first_labels == c)
+        theirs = np.flatnonzero(second_labels == c)
+        if len(theirs) == 0:
+            raise ValueError(f"class {c} has no partner image to pair with")
+        partners[mine] = rng.choice(theirs, size=len(mine))
+    return partners
+
+
+def pair_by_class(gray: Arrays, rgb: Arrays, seed: int = SEED) -> Arrays:
+    """Each image of the gray set (MNIST) with a same-class image of the RGB set (SVHN), the
+    gray one resized to the RGB size and repeated to 3 channels: ``[N, 6, H, W]``."""
+    size = rgb.train_images.shape[-1]
+
+    def stacked(
+        images: np.ndarray, labels: np.ndarray, other: np.ndarray, other_labels: np.ndarray, s: int
+    ) -> np.ndarray:
+        first = resize(torch.from_numpy(images), size).numpy().repeat(3, axis=1)
+        return np.concatenate([first, other[_pair(images, labels, other, other_labels, s)]], axis=1)
+
+    return Arrays(
+        train_images=stacked(
+            gray.train_images, gray.train_labels, rgb.train_images, rgb.train_labels, seed
+        ),
+        train_labels=gray.train_labels,
+        test_images=stacked(
+            gray.test_images, gray.test_labels, rgb.test_images, rgb.test_labels, seed + 1
+        ),
+        test_labels=gray.test_labels,
+        class_names=gray.class_names,
     )

@@ -17,7 +17,7 @@ from .dsprites import load_dsprites
 from .folder import archive_stem, load_folder
 from .idx import FASHION_MNIST, MNIST, load_idx
 from .paths import data_root
-from .polymnist import MAX_MODALITIES, polymnist
+from .polymnist import MAX_MODALITIES, pair_by_class, polymnist
 from .shapes import load_shapes
 from .splits import holdout_indices
 from .svhn import load_svhn
@@ -48,6 +48,9 @@ def _poly_digits(modalities: int) -> Callable[[Path, bool], Arrays]:
 
 
 _LOADERS["polymnist"] = _poly_mnist(MAX_MODALITIES)
+_LOADERS["mnist-svhn"] = lambda root, download: pair_by_class(
+    load_idx(MNIST, root, download), load_svhn(root, download)
+)
 for _m in range(2, MAX_MODALITIES + 1):
     _LOADERS[f"polymnist-{_m}"] = _poly_mnist(_m)
     _LOADERS[f"polydigits-{_m}"] = _poly_digits(_m)
