@@ -66,7 +66,9 @@ def test_data_root_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_dataset_names() -> None:
-    assert DATASETS == ("digits", "mnist", "fashion-mnist", "cifar10", "svhn", "shapes", "dsprites")
+    single = ("digits", "mnist", "fashion-mnist", "cifar10", "svhn", "shapes", "dsprites")
+    multimodal = ("polymnist", "mnist-svhn", "polymnist-2", "polydigits-2")
+    assert DATASETS[: len(single)] == single and set(multimodal) <= set(DATASETS)
     assert load_dataset("Digits").name == "digits"
     with pytest.raises(DatasetError, match=r"Unknown dataset 'imagenet'.*fashion-mnist.*folder:"):
         load_dataset("imagenet")

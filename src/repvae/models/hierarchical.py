@@ -3,7 +3,12 @@ and Winther, "Ladder Variational Autoencoders", 2016), the scheme NVAE later sca
 
 Generative model, L stochastic layers (``model.hvae.layers``: sizes bottom to top):
 
-    p(z_L) = N(0, I),  p(z_l | z_{l+1}) = N(mu_p, sigma_p) for l < L,  p(x | z_1)
+    p(z_L) = N(0, I),  p(z_l | z_{l+1}) = N(mu_p, sigma_p) for l < L,  p(x | z_1, ..., z_L)
+
+The decoder reads every layer, as in NVAE (whose decoder sees the whole top-down state); the
+original LVAE decodes from z_1 alone, which at a fixed total latent size leaves the image a
+bottleneck of z_1's size (measured: at latent 16 as [8, 8], a validation loss of 149.7 nats
+against the VAE's 100; results/families-mnist16).
 
 Inference shares the top-down path. A deterministic bottom-up pass gives each layer an estimate
 N(mu_hat_l, sigma_hat_l); going down, each layer's posterior is the precision-weighted product
@@ -14,7 +19,7 @@ of that estimate and the layer's top-down prior (LVAE's merge):
 (the top layer's posterior is its bottom-up estimate). The loss is the negative ELBO with one
 KL per layer, each in closed form between two Gaussians given the upper layer's draw:
 
-    -E_q log p(x|z_1) + KL(q(z_L|x) || N(0, I)) + sum_{l<L} KL(q(z_l|x,z_{l+1}) || p(z_l|z_{l+1}))
+    -E_q log p(x|z) + KL(q(z_L|x) || N(0, I)) + sum_{l<L} KL(q(z_l|x,z_{l+1}) || p(z_l|z_{l+1}))
 
 Upper layers tend to collapse (their KL falls to 0 and they carry nothing), because the lower
 layers and the decoder can explain x alone. Two counter-measures: the KL warm-up of every family
@@ -142,7 +147,7 @@ def layer_kinds(n_layers: int) -> dict[str, str]:
     kinds = {
         f"layer{i}": f"the posterior mean of stochastic layer {i}" for i in range(1, n_layers + 1)
     }
-    kinds["layer1"] += " (bottom: the decoder reads it)"
+    kinds["layer1"] += " (bottom)"
     kinds[f"layer{n_layers}"] += " (top)"
     return kinds
 
@@ -165,7 +170,7 @@ class HierarchicalVAE(Model):
             for lower, upper in zip(self.sizes[:-1], self.sizes[1:], strict=True)
         )
         out = self.likelihood.out_channels(self.shape[0])
-        self.decoder = arch.decoder(self.sizes[0], self.shape, out, hidden)
+        self.decoder = arch.decoder(self.latent_dim, self.shape, out, hidden)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -229,11 +234,11 @@ class HierarchicalVAE(Model):
         return self._top_down(self._bottom_up(x), draw=True)[2]
 
     def _negative_elbo(self, x: torch.Tensor, kl_weight: float, free_bits: float) -> LossTerms:
-        """-E_q log p(x|z_1) + kl_weight * sum of the layers' KL, each unit's batch-mean KL
+        """-E_q log p(x|z) + kl_weight * sum of the layers' KL, each unit's batch-mean KL
         counted as at least ``free_bits``; the terms log each layer's raw KL."""
         target = self.preprocess(x)
         zs, _, kls = self._top_down(self._bottom_up(target), draw=True)
-        recon = -self.likelihood.log_prob(self.decoder(zs[0]).float(), target).mean()
+        recon = -self.likelihood.log_prob(self.decoder(torch.cat(zs, -1)).float(), target).mean()
         per_unit = [kl.mean(0) for kl in kls]  # the batch mean of each unit's KL
         raw = torch.stack([k.sum() for k in per_unit])
         penalised = sum(k.clamp(min=free_bits).sum() for k in per_unit) if free_bits else raw.sum()
@@ -260,9 +265,9 @@ class HierarchicalVAE(Model):
         generator: torch.Generator | None = None,
         labels: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Mean images of p(x | z_1) for concatenated latents (bottom layer first)."""
+        """Mean images of p(x | z) for concatenated latents (bottom layer first)."""
         self._prefix(prefix)
-        return self.likelihood.mean(self.decoder(z[..., : self.sizes[0]]).float())
+        return self.likelihood.mean(self.decoder(z).float())
 
     @torch.no_grad()
     def sample(
@@ -273,14 +278,14 @@ class HierarchicalVAE(Model):
         labels: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Ancestral draws from the top: z_L ~ N(0, I), z_l ~ p(z_l | z_{l+1}), then the mean
-        of p(x | z_1)."""
+        of p(x | z_1, ..., z_L)."""
         device = next(self.parameters()).device
-        z = torch.randn(n, self.sizes[-1], generator=generator, device=device)
+        zs = [torch.randn(n, self.sizes[-1], generator=generator, device=device)]
         for index in range(len(self.sizes) - 2, -1, -1):
-            prior = self._prior(index, z)
+            prior = self._prior(index, zs[0])
             eps = torch.randn(prior.mean.shape, generator=generator, device=device)
-            z = prior.mean + prior.std * eps
-        return self.generate(z, prefix, generator)
+            zs.insert(0, prior.mean + prior.std * eps)
+        return self.generate(torch.cat(zs, -1), prefix, generator)
 
     @torch.no_grad()
     def training_summary(self, images: torch.Tensor) -> dict[str, float]:
