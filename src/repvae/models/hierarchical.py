@@ -8,7 +8,7 @@ Generative model, L stochastic layers (``model.hvae.layers``: sizes bottom to to
 The decoder reads every layer, as in NVAE (whose decoder sees the whole top-down state); the
 original LVAE decodes from z_1 alone, which at a fixed total latent size leaves the image a
 bottleneck of z_1's size (measured: at latent 16 as [8, 8], a validation loss of 149.7 nats
-against the VAE's 100; results/families-mnist16).
+against the VAE's 103.7, 5 epochs on MNIST; results/families-mnist16).
 
 Inference shares the top-down path. A deterministic bottom-up pass gives each layer an estimate
 N(mu_hat_l, sigma_hat_l); going down, each layer's posterior is the precision-weighted product
