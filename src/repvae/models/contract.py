@@ -15,13 +15,15 @@ import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TypeVar, cast
 
 import torch
 from torch import nn
 
 from repvae.config import FAMILIES, PRESETS, ModelConfig, Preset, Section
 from repvae.models.distributions import Posterior, standard_normal_log_prob
+
+T = TypeVar("T")
 
 STYLE_NOTE = (
     "the encoder q(z|x,y) reads each image's label, so z is the label-free style code: a label "
@@ -213,6 +215,20 @@ class Model(nn.Module, ABC):
     def fit(self, images: torch.Tensor) -> dict[str, float]:
         """The closed-form fit (families that are ``closed_form``); returns what to log."""
         raise self.unsupported("closed_form")
+
+    @torch.no_grad()
+    def in_batches(
+        self, images: torch.Tensor, fn: Callable[[torch.Tensor], T], batch: int = 1024
+    ) -> list[T]:
+        """``fn`` on ``images`` a batch at a time, on the model's device, in evaluation mode
+        (the mode it was in is restored): for summaries over a whole training set."""
+        was_training = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        try:
+            return [fn(images[i : i + batch].to(device)) for i in range(0, len(images), batch)]
+        finally:
+            self.train(was_training)
 
     def training_summary(self, images: torch.Tensor) -> dict[str, float]:
         """Numbers about the trained model on its training ``images`` that belong in the run's

@@ -290,14 +290,8 @@ class HierarchicalVAE(Model):
     @torch.no_grad()
     def training_summary(self, images: torch.Tensor) -> dict[str, float]:
         """Each layer's KL per unit on the training images; warns about collapsed layers."""
-        was_training = self.training
-        self.eval()
-        device = next(self.parameters()).device
-        sums = [0.0] * len(self.sizes)
-        for start in range(0, len(images), 1024):
-            kls = self.layer_kl(images[start : start + 1024].to(device))
-            sums = [s + float(kl.sum()) for s, kl in zip(sums, kls, strict=True)]
-        self.train(was_training)
+        batches = self.in_batches(images, lambda x: [float(kl.sum()) for kl in self.layer_kl(x)])
+        sums = [sum(layer) for layer in zip(*batches, strict=True)]
         per_unit = [s / (len(images) * n) for s, n in zip(sums, self.sizes, strict=True)]
         collapsed = collapsed_layers(per_unit, self.options.collapse_threshold)
         if collapsed:

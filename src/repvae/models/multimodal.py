@@ -88,6 +88,11 @@ def moment_matched(components: Sequence[DiagonalGaussian]) -> DiagonalGaussian:
     return DiagonalGaussian(mean, (second - mean.square()).clamp_min(MIN_STD**2).sqrt())
 
 
+def one_gaussian(components: Sequence[DiagonalGaussian]) -> DiagonalGaussian:
+    """A posterior given as mixture components as one Gaussian (itself when it is one)."""
+    return components[0] if len(components) == 1 else moment_matched(components)
+
+
 def subsets(modalities: Sequence[int]) -> list[tuple[int, ...]]:
     """The non-empty subsets of ``modalities`` (MoPoE's mixture components, weighed equally)."""
     items = list(modalities)
@@ -172,13 +177,12 @@ class MultimodalVAE(Model):
 
     def encode_subset(self, x: torch.Tensor, modalities: Sequence[int]) -> DiagonalGaussian:
         """q(z | the given modalities only), 0-based (a mixture as its moment-matched Gaussian)."""
-        components = self._fused(self.experts(x), modalities)
-        return components[0] if len(components) == 1 else moment_matched(components)
+        return one_gaussian(self._fused(self.experts(x), modalities))
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
         experts = self.experts(x)
         components = self._fused(experts, range(self.n_modalities))
-        joint = components[0] if len(components) == 1 else moment_matched(components)
+        joint = one_gaussian(components)
         return unimodal_posterior(self.n_modalities)(
             joint.mean,
             joint.std,
@@ -186,8 +190,7 @@ class MultimodalVAE(Model):
         )
 
     def encode_unimodal(self, experts: list[DiagonalGaussian], m: int) -> torch.Tensor:
-        components = self._fused(experts, [m])
-        return (components[0] if len(components) == 1 else moment_matched(components)).mean
+        return one_gaussian(self._fused(experts, [m])).mean
 
     def decode(self, z: torch.Tensor) -> list[torch.Tensor]:
         """Each modality's likelihood parameters (fp32)."""

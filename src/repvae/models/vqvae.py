@@ -388,18 +388,10 @@ class VQVAE(Model):
     @torch.no_grad()
     def training_summary(self, images: torch.Tensor) -> dict[str, float]:
         """Codebook usage over every position of the training images' code maps."""
-        was_training = self.training
-        self.eval()
-        device = next(self.parameters()).device
-        indices = torch.cat(
-            [
-                self.quantise(self.encoder(self.preprocess(images[i : i + 1024].to(device))))[1]
-                .flatten()
-                .cpu()
-                for i in range(0, len(images), 1024)
-            ]
+        codes = self.in_batches(
+            images, lambda x: self.quantise(self.encoder(self.preprocess(x)))[1].flatten().cpu()
         )
-        self.train(was_training)
+        indices = torch.cat(codes)
         k = self.options.codebook_size
         used = int(torch.unique(indices).numel())
         return {
