@@ -3,7 +3,7 @@ files (``summary.json``, ``probes.json``, ``config.yaml``).
 
     python scripts/families_table.py RUNS_FOLDER > table.md
 
-One row per run and representation kind with the MAP linear and MLP probe accuracies (split
+One row per run and representation kind (with its data set and networks) with the MAP linear and MLP probe accuracies (split
 protocol), the training time, and the family's note where the code is not a fair
 representation score (a style code); then a codebook table for the runs that have one.
 """
@@ -23,8 +23,8 @@ def _cell(value: float | None, digits: int = 2) -> str:
 
 def probe_rows(runs: Path) -> list[str]:
     lines = [
-        "| run | family | representation | linear % | MLP % | train s | epochs |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| run | family | data | networks | representation | linear % | MLP % | train s | epochs |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     notes: dict[str, str] = {}
     for run in sorted(p for p in runs.iterdir() if (p / "probes.json").exists()):
@@ -40,7 +40,8 @@ def probe_rows(runs: Path) -> list[str]:
                 notes[run.name] = note
             accuracy = {p: 100 * r["accuracy"] for p, r in by_probe.items()}
             lines.append(
-                f"| {run.name}{mark} | {config['model']['family']} | {kind} "
+                f"| {run.name}{mark} | {config['model']['family']} | {config['data']['name']} "
+                f"| {config['model']['architecture']} | {kind} "
                 f"| {_cell(accuracy.get('linear'))} | {_cell(accuracy.get('mlp'))} "
                 f"| {summary['train_seconds']:.0f} | {summary['epochs']} |"
             )

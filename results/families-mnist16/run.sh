@@ -1,7 +1,7 @@
 # The issue-23 families side by side (results/families-mnist16/README.md).
 # MNIST, latent 16, 5 epochs, batch 128, Adam 1e-3, the default precision, seed 0; MAP probes
 # (linear, MLP) under the split protocol. The VQ-VAE codebook ablation and the multimodal models
-# (PolyMNIST with 3 modalities) train on a seeded 10,000-image subset (see the README).
+# (PolyMNIST with 3 modalities) use the mlp networks (see the README).
 # Run from anywhere: OUT=/somewhere bash results/families-mnist16/run.sh (default runs/families-mnist16);
 # finished runs and probes are kept, so an interrupted run.sh resumes.
 set -e
@@ -32,9 +32,10 @@ probe hvae-free-bits --layer 1 2 all
 train vq-default --model vqvae $MNIST --epochs 2 $SMALL
 train vq-no-ema --model vqvae $MNIST --epochs 2 $SMALL --set model.vqvae.ema=false
 train vq-no-reset --model vqvae $MNIST --epochs 2 $SMALL --set model.vqvae.dead_code_threshold=0
-# 3. multimodal: the three fusions on PolyMNIST-3 (10,000 images, 3 epochs, the conv networks)
+# 3. multimodal: the three fusions on PolyMNIST-3 (all 54,000 training images, 5 epochs, the mlp
+#    networks: a quarter of the conv networks' cost per step, which lets the full set fit the budget)
 for m in mvae-poe mmvae mopoe; do
-  train $m --model $m $POLY --epochs 3 $SMALL --architecture conv
+  train $m --model $m $POLY --epochs 5 --architecture mlp
   probe $m --kind map m1 m2 m3
   [ -f "$OUT/$m/evaluation/coherence.json" ] || repvae evaluate "$OUT/$m" --only coherence pictures
 done

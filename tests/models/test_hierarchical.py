@@ -114,10 +114,28 @@ def test_a_collapsed_layer_is_named_in_the_summary_and_warned_about():
         summary = model.training_summary(images)
     assert summary["collapsed_layers"] == 2
     assert summary["kl_per_unit_layer1"] > 0 and summary["kl_per_unit_layer2"] > 0
+    assert summary["inactive_units_layer1"] == model.sizes[0]  # every unit under the threshold
     quiet = build(collapse_threshold=0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", LayerCollapseWarning)
         assert quiet.training_summary(images)["collapsed_layers"] == 0
+
+
+def test_inactive_units_are_counted_unit_by_unit_not_from_the_layer_mean():
+    images = (torch.rand(40, *SHAPE) * 255).to(torch.uint8)
+    model = build().eval()
+    with torch.no_grad():
+        torch.manual_seed(0)
+        units = [kl.mean(0) for kl in model.layer_kl(model.preprocess(images))]
+    threshold = float(units[0].median())  # some units of layer 1 above, some below
+    model.options.collapse_threshold = threshold
+    torch.manual_seed(0)  # the same posterior draw as above
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LayerCollapseWarning)
+        summary = model.training_summary(images)
+    assert 0 < summary["inactive_units_layer1"] < model.sizes[0]
+    assert summary["inactive_units_layer1"] == int((units[0] < threshold).sum())
+    assert summary["inactive_units_layer2"] == int((units[1] < threshold).sum())
 
 
 def test_the_map_is_every_layer_bottom_to_top_and_samples_come_from_the_top():

@@ -10,7 +10,7 @@ from torch import distributions as D
 from repvae.config import ModelConfig
 from repvae.models import VAE
 from repvae.models.distributions import DiagonalGaussian
-from repvae.models.likelihoods import Bernoulli, Gaussian
+from repvae.models.likelihoods import Bernoulli, Gaussian, Laplace
 from repvae.models.regularisers import mmd_unbiased
 from repvae.models.vae import VAESection
 
@@ -52,6 +52,26 @@ def test_gaussian_log_likelihood_matches_torch(learn):
     expected = D.Normal(mean, 0.3).log_prob(x).flatten(1).sum(1)
     torch.testing.assert_close(lik.log_prob(mean, x), expected)
     assert lik.log_sigma.requires_grad is learn
+
+
+@pytest.mark.parametrize("learn", [False, True])
+def test_laplace_log_likelihood_matches_torch(learn):
+    location = torch.rand(2, 3, 4, 4)
+    x = torch.rand(2, 3, 4, 4)
+    lik = Laplace(3, sigma=0.75, learn_sigma=learn)
+    expected = D.Laplace(location, 0.75).log_prob(x).flatten(1).sum(1)
+    torch.testing.assert_close(lik.log_prob(location, x), expected)
+    assert lik.log_sigma.requires_grad is learn
+
+
+def test_laplace_samples_have_the_laplace_mean_absolute_deviation():
+    """E|x - location| = b for a Laplace; the location sits mid-range so clamping to [0, 1] is
+    rare at b = 0.05."""
+    lik = Laplace(1, sigma=0.05, learn_sigma=False)
+    location = torch.full((1, 1, 200, 200), 0.5)
+    draws = lik.sample(location, generator=torch.Generator().manual_seed(0))
+    assert abs((draws - 0.5).abs().mean().item() - 0.05) < 0.002
+    assert abs((draws - 0.5).mean().item()) < 0.002
 
 
 def test_mmd_same_distribution_near_zero_shifted_positive():

@@ -14,7 +14,7 @@ from repvae.models.distributions import DiagonalGaussian, standard_normal_log_pr
 from repvae.models.multimodal import (
     MultimodalSection,
     MultimodalVAE,
-    moment_matched,
+    GaussianMixture,
     product_of_experts,
     subsets,
 )
@@ -62,13 +62,24 @@ def test_mopoe_mixes_every_non_empty_subset_with_equal_weight():
     )
 
 
-def test_the_moment_matched_mixture_has_the_mixtures_mean_and_variance():
+def test_the_mixture_posterior_has_the_mixtures_moments_and_samples_its_components():
     a = DiagonalGaussian(torch.tensor([[-1.0]]), torch.tensor([[0.5]]))
     b = DiagonalGaussian(torch.tensor([[3.0]]), torch.tensor([[1.0]]))
-    mixed = moment_matched([a, b])
+    mixed = GaussianMixture.of([a, b])
     torch.testing.assert_close(mixed.mean, torch.tensor([[1.0]]))
     # E[z^2] = (0.25 + 1 + 1 + 9) / 2 = 5.625; Var = 5.625 - 1
     torch.testing.assert_close(mixed.std, torch.tensor([[4.625**0.5]]))
+    # draws come from the components (half each), not from the moment-matched Gaussian, which
+    # would put a third of its draws between -0.5 and 2.5
+    narrow = GaussianMixture.of(
+        [DiagonalGaussian(torch.full((1, 2), m), torch.full((1, 2), 0.01)) for m in (-10.0, 10.0)]
+    )
+    z = narrow.rsample(4000, torch.Generator().manual_seed(0))
+    assert z.shape == (1, 4000, 2)
+    assert ((z.abs() - 10).abs() < 0.1).all()
+    assert abs((z[..., 0] > 0).float().mean().item() - 0.5) < 0.05
+    assert (z[..., 0] > 0).eq(z[..., 1] > 0).all()  # one component per draw, every coordinate
+    assert narrow.prefix(1).rsample().shape == (1, 1)
 
 
 def _no_noise(monkeypatch):
@@ -110,7 +121,7 @@ def test_mopoe_loss_draws_one_subset_per_image_and_averages_the_subsets_kl(monke
     torch.manual_seed(3)
     out = model.loss(x)
     torch.manual_seed(3)
-    picked = torch.randint(7, (6,))
+    picked = torch.randint(7, (6, 1)).flatten()  # the mixture's draw: one component per image
     components = model._fused(model.experts(x), [0, 1, 2])
     z = torch.stack([components[int(k)].mean[i] for i, k in enumerate(picked)])
     kl = torch.stack([c.kl_standard_normal().sum(1).mean() for c in components]).mean()

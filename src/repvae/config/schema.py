@@ -151,7 +151,8 @@ class ModelConfig:
     architecture: str = AUTO_ARCHITECTURE
     hidden: int = 256
     likelihood: str = "bernoulli"
-    # Gaussian likelihood only: fixed observation std, or learned (one scalar per channel).
+    # Gaussian / Laplace likelihoods only: the fixed scale (std / Laplace b), or learned (one
+    # scalar per channel).
     sigma: float = 0.1
     learn_sigma: bool = False
     # 8-bit likelihoods: components of the discretised logistic mixture (logistic_mixture).

@@ -289,21 +289,27 @@ class HierarchicalVAE(Model):
 
     @torch.no_grad()
     def training_summary(self, images: torch.Tensor) -> dict[str, float]:
-        """Each layer's KL per unit on the training images; warns about collapsed layers."""
-        batches = self.in_batches(images, lambda x: [float(kl.sum()) for kl in self.layer_kl(x)])
-        sums = [sum(layer) for layer in zip(*batches, strict=True)]
-        per_unit = [s / (len(images) * n) for s, n in zip(sums, self.sizes, strict=True)]
-        collapsed = collapsed_layers(per_unit, self.options.collapse_threshold)
+        """Each layer's KL per unit and its inactive units (mean KL under the collapse
+        threshold: a layer's mean can hide dead units behind one busy one) on the training
+        images; warns about collapsed layers."""
+        batches = self.in_batches(images, lambda x: [kl.sum(0) for kl in self.layer_kl(x)])
+        units = [torch.stack(layer).sum(0) / len(images) for layer in zip(*batches, strict=True)]
+        per_unit = [float(u.mean()) for u in units]
+        threshold = self.options.collapse_threshold
+        inactive = [int((u < threshold).sum()) for u in units]
+        collapsed = collapsed_layers(per_unit, threshold)
         if collapsed:
             warnings.warn(
                 f"stochastic layer(s) {collapsed} collapsed: KL per unit below "
-                f"{self.options.collapse_threshold} nats on the training images "
-                f"({', '.join(f'{k:.4f}' for k in per_unit)}, bottom to top); try "
-                "model.hvae.free_bits or a longer train.warmup_epochs",
+                f"{threshold} nats on the training images "
+                f"({', '.join(f'{k:.4f}' for k in per_unit)}, bottom to top; inactive units "
+                f"{', '.join(f'{i}/{n}' for i, n in zip(inactive, self.sizes, strict=True))}); "
+                "try model.hvae.free_bits or a longer train.warmup_epochs",
                 LayerCollapseWarning,
                 stacklevel=3,  # training's call, past torch.no_grad's wrapper
             )
         summary: dict[str, float] = {f"kl_per_unit_layer{i}": k for i, k in enumerate(per_unit, 1)}
+        summary |= {f"inactive_units_layer{i}": n for i, n in enumerate(inactive, 1)}
         summary["collapsed_layers"] = len(collapsed)
         return summary
 

@@ -17,7 +17,7 @@ modalities) (``model.multimodal.fusion``):
 Data are multimodal when images carry M modalities stacked along the channels
 (``model.multimodal.modality_channels`` each; e.g. PolyMNIST: ``[N, 3 M, 28, 28]``); M is read
 from the image shape. Representations: ``map`` is the mean of q(z|X) (for the mixtures the
-mixture's mean; ``sample`` / ``dist`` use the Gaussian with the mixture's mean and variance),
+mixture's mean; ``sample`` draws from the mixture, ``dist`` is its mean and std),
 ``m1`` ... ``mM`` the mean of q(z | that modality alone). ``generate`` decodes all modalities
 from z; ``encode_subset`` with one modality, then ``generate``, is cross-generation.
 """
@@ -80,17 +80,49 @@ def product_of_experts(experts: Sequence[DiagonalGaussian]) -> DiagonalGaussian:
     return DiagonalGaussian(weighted / precision, precision.rsqrt())
 
 
-def moment_matched(components: Sequence[DiagonalGaussian]) -> DiagonalGaussian:
-    """The Gaussian with the mean and variance of the uniform mixture of ``components``."""
-    means = torch.stack([c.mean for c in components])
-    second = torch.stack([c.std.square() + c.mean.square() for c in components]).mean(0)
-    mean = means.mean(0)
-    return DiagonalGaussian(mean, (second - mean.square()).clamp_min(MIN_STD**2).sqrt())
+@dataclass(frozen=True)
+class GaussianMixture(DiagonalGaussian):
+    """The uniform mixture of K diagonal Gaussians ``components_mean``/``components_std``
+    [B, K, D]. ``mean`` and ``std`` are the mixture's first two moments (the ``map`` and
+    ``dist`` kinds: one vector per image); ``rsample`` draws from the mixture itself, so the
+    ``sample`` kinds of MoE and MoPoE are posterior samples, not draws from a moment-matched
+    Gaussian that puts mass between the components."""
 
+    components_mean: torch.Tensor
+    components_std: torch.Tensor
 
-def one_gaussian(components: Sequence[DiagonalGaussian]) -> DiagonalGaussian:
-    """A posterior given as mixture components as one Gaussian (itself when it is one)."""
-    return components[0] if len(components) == 1 else moment_matched(components)
+    @classmethod
+    def of(cls, components: Sequence[DiagonalGaussian]) -> GaussianMixture:
+        means = torch.stack([c.mean for c in components], 1)
+        stds = torch.stack([c.std for c in components], 1)
+        mean = means.mean(1)
+        variance = (stds.square() + means.square()).mean(1) - mean.square()
+        return cls(mean, variance.clamp_min(MIN_STD**2).sqrt(), means, stds)
+
+    def rsample(
+        self, k: int | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Draw(s) [B, D] (or [B, k, D]): a uniformly chosen component per draw, then its
+        reparameterised Gaussian draw."""
+        b, n, d = self.components_mean.shape
+        draws = 1 if k is None else k
+        pick = torch.randint(n, (b, draws), generator=generator, device=self.mean.device)
+        index = pick.unsqueeze(-1).expand(b, draws, d)
+        chosen = DiagonalGaussian(
+            self.components_mean.gather(1, index).flatten(0, 1),
+            self.components_std.gather(1, index).flatten(0, 1),
+        )
+        z = chosen.rsample(generator=generator).view(b, draws, d)
+        return z[:, 0] if k is None else z
+
+    def prefix(self, m: int) -> GaussianMixture:
+        """The first ``m`` coordinates: the mixture of the components' marginals (exact)."""
+        return GaussianMixture(
+            self.mean[..., :m],
+            self.std[..., :m],
+            self.components_mean[..., :m],
+            self.components_std[..., :m],
+        )
 
 
 def subsets(modalities: Sequence[int]) -> list[tuple[int, ...]]:
@@ -175,22 +207,17 @@ class MultimodalVAE(Model):
             return chosen
         return [product_of_experts([experts[m] for m in s]) for s in subsets(subset)]
 
-    def encode_subset(self, x: torch.Tensor, modalities: Sequence[int]) -> DiagonalGaussian:
-        """q(z | the given modalities only), 0-based (a mixture as its moment-matched Gaussian)."""
-        return one_gaussian(self._fused(self.experts(x), modalities))
+    def encode_subset(self, x: torch.Tensor, modalities: Sequence[int]) -> GaussianMixture:
+        """q(z | the given modalities only), 0-based."""
+        return GaussianMixture.of(self._fused(self.experts(x), modalities))
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
         experts = self.experts(x)
-        components = self._fused(experts, range(self.n_modalities))
-        joint = one_gaussian(components)
+        joint = GaussianMixture.of(self._fused(experts, range(self.n_modalities)))
         return unimodal_posterior(self.n_modalities)(
-            joint.mean,
-            joint.std,
-            *(self.encode_unimodal(experts, m) for m in range(self.n_modalities)),
+            *(getattr(joint, f.name) for f in dataclasses.fields(joint)),
+            *(GaussianMixture.of(self._fused(experts, [m])).mean for m in range(self.n_modalities)),
         )
-
-    def encode_unimodal(self, experts: list[DiagonalGaussian], m: int) -> torch.Tensor:
-        return one_gaussian(self._fused(experts, [m])).mean
 
     def decode(self, z: torch.Tensor) -> list[torch.Tensor]:
         """Each modality's likelihood parameters (fp32)."""
@@ -229,12 +256,7 @@ class MultimodalVAE(Model):
             r, k = torch.stack(recon).mean(), torch.stack(kl).mean()
         else:
             components = self._fused(experts, everything)
-            picked = torch.randint(len(components), (len(target),), device=target.device)
-            rows = torch.arange(len(target), device=target.device)
-            means = torch.stack([c.mean for c in components])  # [K, B, D]
-            stds = torch.stack([c.std for c in components])
-            q = DiagonalGaussian(means[picked, rows], stds[picked, rows])
-            r = self._reconstruction(target, q.rsample()).mean()
+            r = self._reconstruction(target, GaussianMixture.of(components).rsample()).mean()
             k = torch.stack([standard_normal_kl(c).mean() for c in components]).mean()
         return LossTerms(r + beta * k, {"recon": r.detach(), "kl": k.detach()})
 
@@ -251,21 +273,22 @@ class MultimodalVAE(Model):
         return torch.cat([self.likelihood.mean(p) for p in self.decode(z)], 1)
 
 
-def unimodal_posterior(n_modalities: int) -> type[DiagonalGaussian]:
-    """The joint posterior type with each modality's unimodal mean as a field ``m1`` ... (the
-    family's kinds): fields of batch-first tensors, as ``cat_posteriors`` needs."""
+def unimodal_posterior(n_modalities: int) -> type[GaussianMixture]:
+    """The joint posterior type (a mixture) with each modality's unimodal mean as a field
+    ``m1`` ... (the family's kinds): fields of batch-first tensors, as ``cat_posteriors``
+    needs."""
     return _POSTERIOR_TYPES.setdefault(
         n_modalities,
         dataclasses.make_dataclass(
             f"MultimodalPosterior{n_modalities}",
             [(f"m{i + 1}", torch.Tensor) for i in range(n_modalities)],
-            bases=(DiagonalGaussian,),
+            bases=(GaussianMixture,),
             frozen=True,
         ),
     )
 
 
-_POSTERIOR_TYPES: dict[int, type[DiagonalGaussian]] = {}
+_POSTERIOR_TYPES: dict[int, type[GaussianMixture]] = {}
 
 
 def _preset(fusion: str) -> Any:
