@@ -114,8 +114,8 @@ def test_counts_averaged_over_seeds_keep_a_decimal_and_a_measurement_we_lack_sho
         for q in ("intrinsic_dimension", "inception_fid")
     ]
     table, _ = summary_table(rows, published, ["VAE", "LPVAE"], "")
-    # "10.7 ± 0.5", not "11 ± 0"
-    assert _cells(table, "intrinsic_dimension")["VAE"] == f"10.7{PM}0.5 / 9 / +1.7"
+    # "10.7 ± 0.6" (sample std), not "11 ± 1"
+    assert _cells(table, "intrinsic_dimension")["VAE"] == f"10.7{PM}0.6 / 9 / +1.7"
     assert _cells(table, "intrinsic_dimension")["LPVAE"] == "9"
     assert _cells(table, "inception_fid")["VAE"] == "— / 9.000"
 

@@ -268,7 +268,7 @@ def test_study_with_metrics_and_seeds_reports_a_summary_beside_published_values(
         'paper,T2,digits,LPVAE,,linear probe,50,0.5,,tiny,LPVAE h=1,"linear probe, map (split)"\n'
     )
     values = [metrics[(f"digits-lpvae-h1-latent_dim3-seed{s}", "bpd_elbo")] for s in (0, 1)]
-    mean, std = sum(values) / 2, abs(values[0] - values[1]) / 2
+    mean, std = sum(values) / 2, abs(values[0] - values[1]) / 2**0.5  # sample std (n - 1)
     # the report's summary lists methods as the study's labels do, whatever the run order
     report = study_report(
         Study.from_dict(spec),
@@ -283,7 +283,7 @@ def test_study_with_metrics_and_seeds_reports_a_summary_beside_published_values(
     assert f"{mean:.3f}{PM}{std:.3f} / 1.500 / {mean - 1.5:+.3f} | paper T2 |" in bpd
     probe = next(line for line in flat.splitlines() if line.startswith("| linear (split) "))
     assert f" / 50.00{PM}0.50 / " in probe
-    assert "mean ± std over seeds [0, 1]" in report
+    assert "mean ± sample std (n − 1) over seeds [0, 1]" in report
     # the protocol line states the training the runs had, --set overrides included
     overridden = study_report(
         Study.from_dict(spec),
@@ -375,7 +375,7 @@ def test_runs_trained_elsewhere_join_the_report_through_their_results_csv(tmp_pa
         return "\n## ".join(s for s in sections if not s.startswith(("Figures", "Provenance")))
 
     assert tables(part) == tables(whole)
-    assert "mean ± std over seeds [0, 1]" in tables(part)
+    assert "mean ± sample std (n − 1) over seeds [0, 1]" in tables(part)
     provenance = (part / "results.md").read_text().split("## Provenance")[1]
     assert "1 trained in another study folder" in provenance
     with open(whole / "results.csv") as a, open(part / "results.csv") as b:

@@ -191,7 +191,11 @@ def study_report(
         + f" Source of published values: {study.source}."
     )
     seeds = sorted({int(r["seed"]) for r in rows})
-    ours = f"mean ± std over seeds {seeds}" if len(seeds) > 1 else f"seed {min(seeds, default=0)}"
+    ours = (
+        f"mean ± sample std (n − 1) over seeds {seeds}"
+        if len(seeds) > 1
+        else f"seed {min(seeds, default=0)}"
+    )
     spent = f"Budget {budget or 'default'}: {training}{probe_images if ev.probes else ''}."
     # The study's method labels in their listed order, then swept variants in run order.
     order = list(dict.fromkeys([*study.labels.values(), *(r["method"] for r in rows)]))
@@ -297,7 +301,7 @@ def mean_over_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             out.append(group[0])
             continue
         accs = np.array([float(r["accuracy"]) for r in group])
-        out.append({**group[0], "accuracy": float(accs.mean()), "std": float(accs.std())})
+        out.append({**group[0], "accuracy": float(accs.mean()), "std": float(accs.std(ddof=1))})
     return out
 
 

@@ -70,7 +70,7 @@ def fmt(name: str, value: float, averaged: bool = False) -> str:
     if is_accuracy(name):
         return f"{100 * value:.2f}"
     if name in _COUNTS:
-        # a count, but its mean and std over seeds are not: 10, 11, 11 is 10.7 ± 0.5, not 11 ± 0
+        # a count, but its mean and std over seeds are not: 10, 11, 11 is 10.7 ± 0.6, not 11 ± 1
         return f"{value:.1f}" if averaged else f"{value:.0f}"
     return f"{value:.2f}" if "percent" in name else f"{value:.3f}"
 
@@ -255,7 +255,7 @@ def _label(name: str, section: str) -> str:
 def _mean_text(name: str, values: list[float]) -> str:
     if len(values) == 1:
         return fmt(name, values[0])
-    return f"{fmt(name, float(np.mean(values)), True)}{PM}{fmt(name, float(np.std(values)), True)}"
+    return f"{fmt(name, float(np.mean(values)), True)}{PM}{fmt(name, float(np.std(values, ddof=1)), True)}"
 
 
 def summary_sections(
