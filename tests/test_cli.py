@@ -14,7 +14,7 @@ import yaml
 import repvae
 from repvae.cli import main
 from repvae.models import VAE, LossTerms
-from repvae.training import TrainingDiverged
+from repvae.training import LitVAE, TrainingDiverged
 
 
 def _json(path) -> dict:
@@ -402,3 +402,24 @@ def test_max_minutes_stops_training_on_time(tmp_path):
     run = _train(tmp_path, "--epochs", "100000", "--set", "train.max_minutes=0.05")
     summary = _json(f"{run}/summary.json")
     assert summary["train_seconds"] < 30 and 1 <= summary["epochs"] < 100000
+
+
+def test_training_terms_are_logged_on_the_steps_the_logger_writes_and_only_there(
+    tmp_path, monkeypatch
+):
+    calls: list[int] = []
+    original = LitVAE.log
+
+    def counting_log(self, name, *args, **kwargs):
+        if name == "loss":
+            calls.append(self.global_step)
+        return original(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(LitVAE, "log", counting_log)
+    run = _train(tmp_path, "--batch-size", "16")  # about 90 steps an epoch, 2 epochs
+    with open(f"{run}/logs/metrics.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["loss"]]
+    steps = _json(f"{run}/summary.json")["steps"]
+    assert [int(r["step"]) for r in rows] == list(range(49, steps, 50))
+    assert all(float(r["train/kl"]) > 0 and float(r["train/recon"]) > 0 for r in rows)
+    assert calls == list(range(49, steps, 50))  # not once a step
