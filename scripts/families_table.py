@@ -3,9 +3,10 @@ files (``summary.json``, ``probes.json``, ``config.yaml``).
 
     python scripts/families_table.py RUNS_FOLDER > table.md
 
-One row per run and representation kind (with its data set and networks) with the MAP linear and MLP probe accuracies (split
-protocol), the training time, and the family's note where the code is not a fair
-representation score (a style code); then a codebook table for the runs that have one.
+One row per run and representation kind (with its data set and networks) with the MAP linear
+and MLP probe accuracies (split protocol), the training time, and the family's note where the
+code is not a fair representation score (a style code); then a codebook table for the runs that
+have one, and a coherence table for the multimodal runs.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import warnings
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import numpy as np
@@ -187,9 +187,9 @@ class LitVAE(L.LightningModule):
         of the training time of the mlp autoencoder, measured by cProfile), so the terms are
         handed over only on the steps that show them."""
         step = self.global_step + 1  # as Lightning counts it before the optimizer steps
-        trainer = self.trainer
+        trainer = cast(Any, self.trainer)  # log_every_n_steps: set by Lightning, not declared
         shown = self.cfg.progress and step % BAR_REFRESH == 0
-        return shown or step % trainer.log_every_n_steps == 0 or trainer.should_stop
+        return bool(shown or step % trainer.log_every_n_steps == 0 or trainer.should_stop)
 
     def _check_diverged(self, loss: torch.Tensor) -> None:
         """Stop before a diverged step reaches the weights: a non-finite loss, or one that

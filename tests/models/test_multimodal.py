@@ -12,9 +12,9 @@ from repvae.cli import main
 from repvae.config import ConfigError, ModelConfig, from_dict
 from repvae.models.distributions import DiagonalGaussian, standard_normal_log_prob
 from repvae.models.multimodal import (
+    GaussianMixture,
     MultimodalSection,
     MultimodalVAE,
-    GaussianMixture,
     product_of_experts,
     subsets,
 )

@@ -137,9 +137,11 @@ def build_likelihood(config: ModelConfig, channels: int) -> Likelihood:
 
 
 register_likelihood("bernoulli", Bernoulli, lambda config, channels: Bernoulli())
-for _name, _cls in (("gaussian", Gaussian), ("laplace", Laplace)):
-    register_likelihood(
-        _name,
-        _cls,
-        lambda config, channels, cls=_cls: cls(channels, config.sigma, config.learn_sigma),
-    )
+
+
+def _scaled(cls: type[ScaledLikelihood]) -> Callable[[ModelConfig, int], Likelihood]:
+    return lambda config, channels: cls(channels, config.sigma, config.learn_sigma)
+
+
+register_likelihood("gaussian", Gaussian, _scaled(Gaussian))
+register_likelihood("laplace", Laplace, _scaled(Laplace))

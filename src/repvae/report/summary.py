@@ -255,7 +255,8 @@ def _label(name: str, section: str) -> str:
 def _mean_text(name: str, values: list[float]) -> str:
     if len(values) == 1:
         return fmt(name, values[0])
-    return f"{fmt(name, float(np.mean(values)), True)}{PM}{fmt(name, float(np.std(values, ddof=1)), True)}"
+    spread = float(np.std(values, ddof=1))  # the sample std over seeds
+    return f"{fmt(name, float(np.mean(values)), True)}{PM}{fmt(name, spread, True)}"
 
 
 def summary_sections(
