@@ -34,7 +34,7 @@ from repvae.config import (
     parse_override,
 )
 from repvae.data import DatasetError, dataset_label
-from repvae.evaluate.disentanglement import DCI_BACKENDS
+from repvae.evaluate.boosting import DCI_BACKENDS
 from repvae.evaluate.metric import Settings
 from repvae.evaluate.probes import PROBES
 from repvae.evaluate.probing import (
@@ -642,9 +642,9 @@ def parser() -> argparse.ArgumentParser:
         "--dci-backend",
         choices=DCI_BACKENDS,
         default=defaults.dci_backend,
-        help="DCI's gradient-boosted trees: sklearn (disentanglement_lib's "
-        "GradientBoostingClassifier, minutes per representation) or lightgbm (the same "
-        "algorithm, under a minute; ties between equal splits broken by feature order)",
+        help="DCI's gradient-boosted trees: lightgbm (scikit-learn's algorithm grown by "
+        "LightGBM, under a minute on shapes) or sklearn (disentanglement_lib's "
+        "GradientBoostingClassifier itself, minutes per representation)",
     )
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--device", default=None)

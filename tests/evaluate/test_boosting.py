@@ -45,3 +45,14 @@ def test_a_single_class_is_refused():
     x, _ = labelled_points(2)
     with pytest.raises(ValueError, match="at least 2 classes"):
         boosted_trees(x, np.zeros(len(x), int), x, np.zeros(len(x), int), n_estimators=5)
+
+
+def test_a_split_that_two_features_make_alike_is_shared_and_an_unrelated_one_gets_nothing():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 600)
+    copy = 3.0 * y + rng.normal(0, 1e-3, 600)  # a monotone copy of the class code
+    mirrored = -y + rng.normal(0, 1e-3, 600)  # the same partitions, the other way round
+    x = np.stack([y + rng.normal(0, 1e-3, 600), copy, mirrored, rng.normal(size=600)], 1)
+    fit = boosted_trees(x[:400], y[:400], x[400:], y[400:], n_estimators=5)
+    np.testing.assert_allclose(fit.importance[:3], 1 / 3, atol=1e-9)
+    assert fit.importance[3] < 1e-12 and fit.test_accuracy == 1.0

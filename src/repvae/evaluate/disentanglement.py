@@ -22,12 +22,13 @@ github.com/google-research/disentanglement_lib, ``config/unsupervised_study_v1/m
   in nats.
 - DCI (Eastwood & Williams, ICLR 2018): one gradient-boosted classifier per factor with
   scikit-learn's ``GradientBoostingClassifier`` defaults (100 stages of depth-3 trees, learning
-  rate 0.1), 10,000 train / 5,000 test points. scikit-learn itself (``backend="sklearn"``) takes
-  5-7 minutes per representation on ``shapes`` (113 factor values, so 11,300 trees) and is the
-  default; ``backend="lightgbm"`` (``repvae.evaluate.boosting``) runs the same algorithm, with
-  the same importances, with LightGBM growing the trees: 44 s per representation on a loaded 2-core
-  machine, scores within 0.002 of scikit-learn's on a beta-VAE's codes (``results/dci-speed/``),
-  but not where splits tie exactly (duplicated dimensions: LightGBM takes the first feature).
+  rate 0.1), 10,000 train / 5,000 test points. The default ``backend="lightgbm"``
+  (``repvae.evaluate.boosting``) runs scikit-learn's algorithm, with its importances (ties
+  between features that split a node alike shared as scikit-learn's random order shares them in
+  expectation), LightGBM growing the trees; ``backend="sklearn"`` is disentanglement_lib's
+  ``GradientBoostingClassifier`` itself, minutes per representation on ``shapes`` (113 factor
+  values, so 11,300 trees). Their times and score differences on the same codes:
+  ``results/dci-speed/``.
 - SAP (Kumar et al., ICLR 2018): one ``LinearSVC(C=0.01, class_weight="balanced")`` per
   (dimension, factor) pair, 10,000 train / 5,000 test points.
 
@@ -49,7 +50,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import mutual_info_score
 from sklearn.svm import LinearSVC
 
-from repvae.evaluate.boosting import boosted_trees
+from repvae.evaluate.boosting import DCI_BACKEND, DCI_BACKENDS, boosted_trees
 from repvae.evaluate.metric import Context, Metric, Result, skipped, values_at
 from repvae.represent import derive
 
@@ -59,13 +60,6 @@ PRUNE_STD = 0.05
 N_BINS = 20
 SAP_C = 0.01
 GBT_ESTIMATORS = 100  # scikit-learn's default, as disentanglement_lib uses it
-# DCI's classifiers: "sklearn" is disentanglement_lib's GradientBoostingClassifier itself,
-# "lightgbm" the same algorithm grown by LightGBM (repvae.evaluate.boosting), far faster
-DCI_BACKENDS = ("lightgbm", "sklearn")
-# sklearn stays the default: LightGBM breaks ties between equally good splits by feature order,
-# so duplicated code dimensions put every importance on the first copy (completeness 1.0 where
-# scikit-learn's random order gives 0.7; test_duplicated_factors_close_the_mig_gap)
-DCI_BACKEND = "sklearn"
 FAST_POINTS = (2_000, 1_000)  # train/test points when fast=True
 FAST_GBT_ESTIMATORS = 10
 # Code entries gathered at once when building classifier points: bounds memory (32 MiB float64)
@@ -426,10 +420,8 @@ def dci(
 
     Disentanglement and completeness as ``dci_disentanglement`` and ``dci_completeness``.
     Informativeness: mean accuracy over factors. Each boosting stage grows one tree per factor
-    value, so the cost grows with the total number of values (113 for dSprites: 5-7 minutes
-    at the default 100 stages with ``backend="sklearn"``, disentanglement_lib's classifier
-    itself; under a minute with ``"lightgbm"``, the same algorithm, within 0.002 on a
-    beta-VAE's codes but not where splits tie exactly). Lower ``n_estimators`` for speed only.
+    value, so the cost grows with the total number of values (113 for dSprites; the backends'
+    times in the module docstring). Lower ``n_estimators`` for speed only.
     """
     x_train, y_train, x_test, y_test = _split_arrays(
         codes_train, factors_train, codes_test, factors_test

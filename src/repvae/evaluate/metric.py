@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from repvae.data import ImageData
+from repvae.evaluate.boosting import DCI_BACKEND
 from repvae.models import Posterior
 from repvae.represent import encode
 from repvae.run import Run
@@ -39,7 +40,7 @@ class Settings:
     fid_samples: int = 10_000
     disentanglement_fast: bool = False
     # DCI's trees: "lightgbm" (fast) or "sklearn" (disentanglement_lib's); see disentanglement.dci
-    dci_backend: str = "sklearn"
+    dci_backend: str = DCI_BACKEND
     scatter_methods: list[str] = field(default_factory=lambda: ["pca", "tsne", "umap"])
     seed: int = 0
 
