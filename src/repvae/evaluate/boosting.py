@@ -85,20 +85,34 @@ def _leaves(booster: Any, x: np.ndarray, stage: int) -> np.ndarray:
     return np.asarray(booster.predict(x, start_iteration=stage, num_iteration=1, pred_leaf=True))
 
 
-def _shared_gain(node: dict[str, Any], x: np.ndarray, leaves: np.ndarray, out: np.ndarray) -> Any:
+Ranges = dict[int, tuple[np.ndarray, np.ndarray]]  # leaf -> the min and max [D] of its points
+
+
+def _leaf_ranges(x: np.ndarray, leaves: np.ndarray) -> Ranges:
+    """Each leaf's per-feature minimum and maximum over the training points it holds (one pass
+    over the points per tree; a node's ranges are then those of its leaves)."""
+    order = np.argsort(leaves, kind="stable")
+    ids, starts = np.unique(leaves[order], return_index=True)
+    points = x[order]
+    lows, highs = np.minimum.reduceat(points, starts), np.maximum.reduceat(points, starts)
+    return {int(i): (lo, hi) for i, lo, hi in zip(ids, lows, highs, strict=True)}
+
+
+def _shared_gain(
+    node: dict[str, Any], ranges: Ranges, out: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Add the gain of every split below ``node`` (a tree of ``Booster.dump_model``) to ``out``
-    ``[D]``, shared among the features that split the node's points ``x`` (with their ``leaves``
-    in this tree) into the same two groups; returns the leaf indices below ``node``."""
+    ``[D]``, shared among the features that split the node's training points into the same two
+    groups; returns the node's per-feature minimum and maximum."""
     if "split_feature" not in node:  # a leaf (a tree that never split has no leaf_index)
-        return [node.get("leaf_index", 0)]
-    left = _shared_gain(node["left_child"], x, leaves, out)
-    right = _shared_gain(node["right_child"], x, leaves, out)
-    x_left, x_right = x[np.isin(leaves, left)], x[np.isin(leaves, right)]
-    low, high = x_left.max(0) < x_right.min(0), x_right.max(0) < x_left.min(0)
-    same = low | high  # a threshold on this feature separates the same two groups
+        return ranges[node.get("leaf_index", 0)]
+    left_low, left_high = _shared_gain(node["left_child"], ranges, out)
+    right_low, right_high = _shared_gain(node["right_child"], ranges, out)
+    # a threshold on a feature separates the same two groups, in one direction or the other
+    same = (left_high < right_low) | (right_high < left_low)
     same[node["split_feature"]] = True
     out[same] += node["split_gain"] / same.sum()
-    return left + right
+    return np.minimum(left_low, right_low), np.maximum(left_high, right_high)
 
 
 def boosted_trees(
@@ -169,7 +183,8 @@ def boosted_trees(
                 leaves_test[:] = _leaves(booster, x_test, stage).reshape(raw_test.shape)
                 trees = booster.dump_model(start_iteration=stage, num_iteration=1)["tree_info"]
                 for t, tree in enumerate(trees):
-                    _shared_gain(tree["tree_structure"], x_train, leaves[:, t], importance)
+                    ranges = _leaf_ranges(x_train, leaves[:, t])
+                    _shared_gain(tree["tree_structure"], ranges, importance)
         # One Newton step per leaf: step * sum(residual) / sum(hessian), 0 where the hessian
         # vanishes (scikit-learn's _update_terminal_regions and _safe_divide).
         key = (first_leaf + leaves).ravel()
