@@ -69,6 +69,12 @@ def best_of(repeats: int, loops: dict[str, Callable[[], Trained | None]]) -> dic
     return best
 
 
+def repvae_train(config: Any, out: str, data: ImageData) -> Trained:
+    """``repvae train`` into a fresh run folder under ``out`` (a new one for every repeat)."""
+    run = train(config, Path(tempfile.mkdtemp(dir=out)) / "run", data=data)
+    return run.model.cpu(), float(run.summary["train_seconds"])
+
+
 def base_config(args: argparse.Namespace, precision: str):
     return from_dict(
         {
@@ -209,9 +215,7 @@ def main() -> None:
     out = tempfile.TemporaryDirectory()
 
     def repvae_loop(precision: str) -> Trained:
-        folder = Path(tempfile.mkdtemp(dir=out.name)) / precision  # a fresh run each repeat
-        run = train(base_config(args, precision), folder, data=data)
-        return run.model.cpu(), float(run.summary["train_seconds"])
+        return repvae_train(base_config(args, precision), out.name, data)
 
     chosen = resolve_precision("auto", "cpu")
     with out:

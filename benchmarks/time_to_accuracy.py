@@ -19,17 +19,21 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from pathlib import Path
 
 import torch
-from peers import Trained, best_of, probes  # the peers table's (a sibling benchmark script)
+from peers import (  # the peers table's (a sibling benchmark script)
+    Trained,
+    best_of,
+    probes,
+    repvae_train,
+)
 
 from repvae.config import from_dict
 from repvae.data import ImageData
 from repvae.data.batches import TensorBatches
 from repvae.models import Model, build_model
 from repvae.report.tables import markdown_table
-from repvae.training import make_adam, quiet_lightning, resolve_precision, train
+from repvae.training import make_adam, quiet_lightning, resolve_precision
 
 TARGET = 0.98
 
@@ -84,9 +88,7 @@ def main() -> None:
     out = tempfile.TemporaryDirectory()
 
     def repvae_loop() -> Trained:
-        folder = Path(tempfile.mkdtemp(dir=out.name)) / "run"  # a fresh run each repeat
-        run = train(config(args, "auto"), folder, data=data)
-        return run.model.cpu(), float(run.summary["train_seconds"])
+        return repvae_train(config(args, "auto"), out.name, data)
 
     chosen = resolve_precision("auto", "cpu")
     with out:

@@ -183,9 +183,9 @@ class LitVAE(L.LightningModule):
     def _logs_this_step(self) -> bool:
         """Whether this step's terms go to the logger or the progress bar. Lightning writes step
         metrics every ``log_every_n_steps`` and the bar refreshes every ``BAR_REFRESH`` steps,
-        but each ``self.log`` call costs about a millisecond in its result collection (a third
-        of the training time of the mlp autoencoder, measured by cProfile), so the terms are
-        handed over only on the steps that show them."""
+        but each ``self.log`` call goes through its result collection, a large share of a small
+        network's step (results/speed-peers), so the terms are handed over only on the steps
+        that show them."""
         step = self.global_step + 1  # as Lightning counts it before the optimizer steps
         trainer = cast(Any, self.trainer)  # log_every_n_steps: set by Lightning, not declared
         shown = self.cfg.progress and step % BAR_REFRESH == 0

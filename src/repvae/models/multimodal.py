@@ -215,8 +215,12 @@ class MultimodalVAE(Model):
         experts = self.experts(x)
         joint = GaussianMixture.of(self._fused(experts, range(self.n_modalities)))
         return unimodal_posterior(self.n_modalities)(
-            *(getattr(joint, f.name) for f in dataclasses.fields(joint)),
-            *(GaussianMixture.of(self._fused(experts, [m])).mean for m in range(self.n_modalities)),
+            joint.mean,
+            joint.std,
+            joint.components_mean,
+            joint.components_std,
+            # one modality is one component under every fusion
+            *(self._fused(experts, [m])[0].mean for m in range(self.n_modalities)),
         )
 
     def decode(self, z: torch.Tensor) -> list[torch.Tensor]:
