@@ -9,8 +9,8 @@ for p in 32-true auto; do
   [ -f ${OUT:-runs/parity}/mnist-$p/model.safetensors ] || repvae train --model vae $M --set train.precision=$p --out ${OUT:-runs/parity}/mnist-$p
   probe ${OUT:-runs/parity}/mnist-$p
 done
-# CIFAR-10: seeds 0 (folders cifar-P), 1 and 2 (cifar-P-seedS), to bound the probe difference
-for s in 0 1 2; do
+# CIFAR-10: seeds 0 (folders cifar-P) and 1 to 5 (cifar-P-seedS), to bound the probe difference
+for s in 0 1 2 3 4 5; do
   for p in 32-true auto; do
     R=${OUT:-runs/parity}/cifar-$p$([ $s = 0 ] || echo "-seed$s")
     [ -f $R/model.safetensors ] || repvae train --model vae $C --seed $s --set train.precision=$p --set model.likelihood=gaussian --out $R
