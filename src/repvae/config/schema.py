@@ -202,12 +202,12 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    """How a run trains. The speed defaults are measured choices (results/speed-peers,
-    results/precision-parity): ``precision: auto`` is bf16 mixed precision where the CPU or GPU
-    has native bf16 (1.47x fp32 on the MNIST VAE; probes within 0.14 points on MNIST, 0.36 on
-    CIFAR-10) and fp32 elsewhere; batch 128 with a constant learning rate, because batch 256
-    and ``torch.compile`` (13-28 s of compilation for 1.24x a step) did not pay for themselves
-    on runs of a few minutes."""
+    """How a run trains. The speed defaults are measured choices (the figures are in
+    results/speed-peers and results/precision-parity): ``precision: auto`` is bf16 mixed
+    precision where the CPU or GPU has native bf16, fp32 elsewhere, because bf16 trained faster
+    with its probes at parity over seeds; batch 128 with a constant learning rate, because
+    batch 256, a warm-up + cosine schedule and ``torch.compile`` did not pay for themselves on
+    runs of a few minutes."""
 
     epochs: int = 10
     batch_size: int = 128
