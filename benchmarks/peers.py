@@ -4,23 +4,27 @@ loop, pythae's ``BaseTrainer`` (an optional benchmark dependency: ``pip install 
 fp32 and bf16, measured in the same run.
 
     python benchmarks/peers.py --data-root ../shared/datasets [--epochs 3] [--batch-size 128] \
-        [--repeats 1]
+        [--repeats 1] [--seeds 0]
 
 All four train the `conv` VAE networks at latent 16 on MNIST's 54,000 training images (the
-official set minus the seeded 10 % validation hold-out), Adam 1e-3, batch 128, seed 0. The plain
+official set minus the seeded 10 % validation hold-out), Adam 1e-3, batch 128. The plain
 loop and pythae skip validation; ``repvae train`` validates every epoch (its time includes it).
 Each trained model is then measured the same way: its negative ELBO on the validation images
 (nats, one posterior draw, seed 0) and MAP probes (linear SVM and MLP, split protocol: fit on the
 54,000 training images, score on the 10,000 test images). With ``--repeats N`` every loop trains N
 times, the loops taking turns, and the table keeps each loop's shortest training time (other
 processes and the host only ever slow a run down; on this VM one loop's time varied by up to
-1.6x between runs); every repeat starts from the same seed.
+1.6x between runs); every repeat starts from the same seed. With ``--seeds S ...`` every loop
+trains once per seed (the same work, so the time column is still the shortest of all) and the
+accuracy columns are means over the seeds, with each loop's difference from the plain loop
+paired by seed (a 95 % t interval): one seed's probe accuracy moves by half a point.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -33,6 +37,7 @@ from torch import nn
 from repvae.config import from_dict
 from repvae.data import ImageData
 from repvae.data.batches import TensorBatches
+from repvae.evaluate.paired import paired_over_seeds
 from repvae.evaluate.probes import linear_probe, mlp_probe
 from repvae.models import VAE
 from repvae.report.tables import markdown_table
@@ -54,19 +59,29 @@ def matmul_gflops(dtype: torch.dtype, n: int = 2048, seconds: float = 2.0) -> fl
 
 
 Trained = tuple[Any, float]  # a trained model and its training seconds
+Loop = Callable[[int], Trained | None]  # trains from a seed; None: an optional peer is missing
 
 
-def best_of(repeats: int, loops: dict[str, Callable[[], Trained | None]]) -> dict[str, Trained]:
-    """Each loop run ``repeats`` times in turns; the last model and the shortest time of each
-    (loops that return None, a missing optional peer, are left out)."""
-    best: dict[str, Trained] = {}
+def train_in_turns(
+    seeds: list[int], repeats: int, loops: dict[str, Loop]
+) -> dict[str, dict[int, Trained]]:
+    """Each loop trained once per seed, all of it ``repeats`` times, the loops taking turns;
+    per loop and seed the last model and the shortest time (missing peers left out)."""
+    trained: dict[str, dict[int, Trained]] = {}
     for _ in range(repeats):
-        for label, loop in loops.items():
-            result = loop()
-            if result is not None:
-                seconds = min(result[1], best[label][1]) if label in best else result[1]
-                best[label] = (result[0], seconds)
-    return best
+        for seed in seeds:
+            for label, loop in loops.items():
+                result = loop(seed)
+                if result is not None:
+                    runs = trained.setdefault(label, {})
+                    seconds = min(result[1], runs[seed][1]) if seed in runs else result[1]
+                    runs[seed] = (result[0], seconds)
+    return trained
+
+
+def shortest(runs: dict[int, Trained]) -> float:
+    """The shortest training time over seeds: every seed does the same work."""
+    return min(seconds for _, seconds in runs.values())
 
 
 def repvae_train(config: Any, out: str, data: ImageData) -> Trained:
@@ -75,7 +90,7 @@ def repvae_train(config: Any, out: str, data: ImageData) -> Trained:
     return run.model.cpu(), float(run.summary["train_seconds"])
 
 
-def base_config(args: argparse.Namespace, precision: str):
+def base_config(args: argparse.Namespace, precision: str, seed: int = 0):
     return from_dict(
         {
             "data": {"name": "mnist", "root": args.data_root},
@@ -87,14 +102,15 @@ def base_config(args: argparse.Namespace, precision: str):
                 "patience": args.epochs,
                 "progress": False,
                 "precision": precision,
+                "seed": seed,
             },
         }
     )
 
 
-def plain_loop(args: argparse.Namespace, data: ImageData) -> tuple[VAE, float]:
+def plain_loop(args: argparse.Namespace, data: ImageData, seed: int) -> tuple[VAE, float]:
     """The loop a user writes by hand: in-memory tensors, fused Adam, fp32, no validation."""
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = VAE(base_config(args, "32-true").model, data.shape)
     optimiser = make_adam(model.parameters(), 1e-3)
     batches = TensorBatches(data.train.images, data.train.labels, args.batch_size, shuffle=True)
@@ -108,7 +124,7 @@ def plain_loop(args: argparse.Namespace, data: ImageData) -> tuple[VAE, float]:
     return model.eval(), time.perf_counter() - started
 
 
-def pythae_loop(args: argparse.Namespace, data: ImageData) -> tuple[VAE, float] | None:
+def pythae_loop(args: argparse.Namespace, data: ImageData, seed: int) -> tuple[VAE, float] | None:
     """pythae 0.1.2's BaseTrainer on the same encoder and decoder networks (pythae's VAE has a
     log-variance head where ours has a softplus std, and a sigmoid decoder for its BCE)."""
     if importlib.util.find_spec("pythae") is None:
@@ -120,7 +136,7 @@ def pythae_loop(args: argparse.Namespace, data: ImageData) -> tuple[VAE, float] 
     from pythae.models.nn import BaseDecoder, BaseEncoder
     from pythae.trainers import BaseTrainer, BaseTrainerConfig
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     ours = VAE(base_config(args, "32-true").model, data.shape)
 
     class Encoder(BaseEncoder):
@@ -152,7 +168,7 @@ def pythae_loop(args: argparse.Namespace, data: ImageData) -> tuple[VAE, float] 
                 per_device_train_batch_size=args.batch_size,
                 learning_rate=1e-3,
                 no_cuda=True,
-                seed=0,
+                seed=seed,
             ),
         )
         started = time.perf_counter()
@@ -201,12 +217,22 @@ def probes(model: VAE, data: ImageData) -> tuple[float, float]:
     )
 
 
+def paired_cell(scores: list[float], plain: list[float]) -> str:
+    """A loop's probe accuracy minus the plain loop's, paired by seed, with its 95 % interval."""
+    if len(scores) < 2:
+        return ""
+    d = paired_over_seeds(scores, plain)
+    low, high = d["interval"]
+    return f"{d['difference']:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     args = parser.parse_args()
     quiet_lightning()
     fp32, bf16 = matmul_gflops(torch.float32), matmul_gflops(torch.bfloat16)
@@ -214,42 +240,57 @@ def main() -> None:
     images = len(data.train) * args.epochs
     out = tempfile.TemporaryDirectory()
 
-    def repvae_loop(precision: str) -> Trained:
-        return repvae_train(base_config(args, precision), out.name, data)
+    def repvae_loop(precision: str, seed: int) -> Trained:
+        return repvae_train(base_config(args, precision, seed), out.name, data)
 
     chosen = resolve_precision("auto", "cpu")
+    plain = "plain PyTorch loop (fp32, no validation)"
     with out:
-        trained = best_of(
+        trained = train_in_turns(
+            args.seeds,
             args.repeats,
             {
-                "plain PyTorch loop (fp32, no validation)": lambda: plain_loop(args, data),
-                "pythae 0.1.2 BaseTrainer (fp32, no validation)": lambda: pythae_loop(args, data),
-                "repvae train, fp32 (32-true, validation each epoch)": lambda: repvae_loop(
-                    "32-true"
+                plain: lambda seed: plain_loop(args, data, seed),
+                "pythae 0.1.2 BaseTrainer (fp32, no validation)": lambda seed: pythae_loop(
+                    args, data, seed
                 ),
-                f"repvae train, defaults ({chosen}, validation each epoch)": lambda: repvae_loop(
-                    "auto"
+                "repvae train, fp32 (32-true, validation each epoch)": lambda seed: repvae_loop(
+                    "32-true", seed
+                ),
+                f"repvae train, defaults ({chosen}, validation each epoch)": lambda seed: (
+                    repvae_loop("auto", seed)
                 ),
             },
         )
-    baseline = images / trained["plain PyTorch loop (fp32, no validation)"][1]
+    scores = {  # per loop: per seed (validation -ELBO, MAP linear %, MAP MLP %)
+        label: [
+            (validation_loss(model, data), *(100 * a for a in probes(model, data)))
+            for model, _ in runs.values()
+        ]
+        for label, runs in trained.items()
+    }
+    baseline = images / shortest(trained[plain])
+    _, plain_linear, plain_mlp = (list(column) for column in zip(*scores[plain], strict=True))
     rows = []
-    for label, (model, seconds) in trained.items():
-        linear, mlp = probes(model, data)
-        rows.append(
-            {
-                "loop": label,
-                "training s": round(seconds, 1),
-                "images/s": round(images / seconds),
-                "vs plain loop": f"{images / seconds / baseline:.2f}",
-                "val -ELBO (nats)": round(validation_loss(model, data), 2),
-                "MAP MLP %": round(100 * mlp, 2),
-                "MAP linear %": round(100 * linear, 2),
-            }
-        )
+    for label, runs in trained.items():
+        seconds = shortest(runs)
+        val, linear, mlp = (list(column) for column in zip(*scores[label], strict=True))
+        row = {
+            "loop": label,
+            "training s": round(seconds, 1),
+            "images/s": round(images / seconds),
+            "vs plain loop": f"{images / seconds / baseline:.2f}",
+            "val -ELBO (nats)": round(statistics.mean(val), 2),
+            "MAP MLP %": round(statistics.mean(mlp), 2),
+            "MAP linear %": round(statistics.mean(linear), 2),
+        }
+        if len(args.seeds) > 1 and label != plain:
+            row["MLP - plain [95 %]"] = paired_cell(mlp, plain_mlp)
+            row["linear - plain [95 %]"] = paired_cell(linear, plain_linear)
+        rows.append(row)
     print(
         f"MNIST, conv VAE latent {LATENT}, batch {args.batch_size}, {args.epochs} epochs, "
-        f"best of {args.repeats}, "
+        f"best of {args.repeats}, seeds {' '.join(map(str, args.seeds))} (accuracies: means), "
         f"{torch.get_num_threads()} threads; matmul 2048^2: fp32 {fp32:.0f} GFLOP/s, "
         f"bf16 {bf16:.0f} GFLOP/s ({bf16 / fp32:.1f}x)"
     )

@@ -3,12 +3,14 @@ accuracy of 98 % (split protocol, official test set) in under a minute of traini
 plain PyTorch loop at its best on the same networks, epochs and batches, in one run.
 
     python benchmarks/time_to_accuracy.py --data-root ../shared/datasets \\
-        [--model ae] [--latent-dim 32] [--architecture mlp] [--epochs 10] [--repeats 1]
+        [--model ae] [--latent-dim 32] [--architecture mlp] [--epochs 10] [--repeats 1] \\
+        [--seeds 0]
 
 Rows: ``repvae train`` as a user runs it (its defaults: ``precision: auto``, validation every
 epoch, the best epoch's weights kept); the plain loop in fp32 (in-memory tensors, fused Adam, no
 validation); the same plain loop under bf16 autocast (its best on this CPU). Adam 1e-3, batch
-128, seed 0 for all. Each trained model is probed the same way as ``benchmarks/peers.py`` does:
+128, seed 0 for all (``--seeds S ...``: each loop once per seed, accuracies averaged, time
+the shortest). Each trained model is probed the same way as ``benchmarks/peers.py`` does:
 MAP codes, linear SVM and MLP, fit on the 54,000 training images, scored on the 10,000 test
 images. ``--repeats N``: each loop trains N times in turns, the shortest time kept (as
 ``peers.py``).
@@ -17,15 +19,17 @@ images. ``--repeats N``: each loop trains N times in turns, the shortest time ke
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 
 import torch
 from peers import (  # the peers table's (a sibling benchmark script)
     Trained,
-    best_of,
     probes,
     repvae_train,
+    shortest,
+    train_in_turns,
 )
 
 from repvae.config import from_dict
@@ -38,7 +42,7 @@ from repvae.training import make_adam, quiet_lightning, resolve_precision
 TARGET = 0.98
 
 
-def config(args: argparse.Namespace, precision: str):
+def config(args: argparse.Namespace, precision: str, seed: int = 0):
     return from_dict(
         {
             "data": {"name": "mnist", "root": args.data_root},
@@ -52,14 +56,17 @@ def config(args: argparse.Namespace, precision: str):
                 "patience": args.epochs,
                 "progress": False,
                 "precision": precision,
+                "seed": seed,
             },
         }
     )
 
 
-def plain_loop(args: argparse.Namespace, data: ImageData, bf16: bool) -> tuple[Model, float]:
+def plain_loop(
+    args: argparse.Namespace, data: ImageData, bf16: bool, seed: int
+) -> tuple[Model, float]:
     """The loop a user writes by hand, with or without bf16 autocast."""
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = build_model(config(args, "32-true").model, data.shape, data.num_classes)
     optimiser = make_adam(model.parameters(), 1e-3)
     batches = TensorBatches(data.train.images, data.train.labels, 128, shuffle=True)
@@ -82,28 +89,34 @@ def main() -> None:
     parser.add_argument("--architecture", default="mlp")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     args = parser.parse_args()
     quiet_lightning()
     data = config(args, "auto").data.load()
     out = tempfile.TemporaryDirectory()
 
-    def repvae_loop() -> Trained:
-        return repvae_train(config(args, "auto"), out.name, data)
+    def repvae_loop(seed: int) -> Trained:
+        return repvae_train(config(args, "auto", seed), out.name, data)
 
     chosen = resolve_precision("auto", "cpu")
     with out:
-        trained = best_of(
+        trained = train_in_turns(
+            args.seeds,
             args.repeats,
             {
                 f"repvae train ({chosen}, validation each epoch)": repvae_loop,
-                "plain PyTorch loop, fp32": lambda: plain_loop(args, data, bf16=False),
-                "plain PyTorch loop, bf16 autocast": lambda: plain_loop(args, data, bf16=True),
+                "plain PyTorch loop, fp32": lambda seed: plain_loop(args, data, False, seed),
+                "plain PyTorch loop, bf16 autocast": lambda seed: plain_loop(
+                    args, data, True, seed
+                ),
             },
         )
     images = len(data.train) * args.epochs
     rows = []
-    for label, (model, seconds) in trained.items():
-        linear, mlp = probes(model, data)  # type: ignore[arg-type]  # any family's encode
+    for label, runs in trained.items():
+        seconds = shortest(runs)
+        accuracies = [probes(model, data) for model, _ in runs.values()]  # type: ignore[arg-type]
+        linear, mlp = (statistics.mean(column) for column in zip(*accuracies, strict=True))
         rows.append(
             {
                 "loop": label,
@@ -118,7 +131,8 @@ def main() -> None:
         )
     print(
         f"MNIST, {args.model} latent {args.latent_dim}, {args.architecture} networks, batch 128, "
-        f"{args.epochs} epochs, best of {args.repeats}, {torch.get_num_threads()} threads"
+        f"{args.epochs} epochs, best of {args.repeats}, seeds {' '.join(map(str, args.seeds))} "
+        f"(accuracies: means), {torch.get_num_threads()} threads"
     )
     print(markdown_table(rows, list(rows[0])))
 

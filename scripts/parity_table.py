@@ -18,7 +18,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from scipy import stats
+from repvae.evaluate.paired import paired_over_seeds
 
 PRECISIONS = ("32-true", "auto")
 COLUMNS = ("val loss", "linear", "mlp")
@@ -48,11 +48,11 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ({statistics.stdev(values):.2f})"
 
 
-def interval(differences: list[float]) -> str:
-    """Mean, sample std and the 95 % t interval of paired differences."""
-    mean, sd = statistics.mean(differences), statistics.stdev(differences)
-    half = stats.t.ppf(0.975, len(differences) - 1) * sd / len(differences) ** 0.5
-    return f"{mean:+.2f} ({sd:.2f}), 95 % [{mean - half:+.2f}, {mean + half:+.2f}]"
+def interval(a: list[float], b: list[float]) -> str:
+    """A − B paired by seed: mean, sample std and the 95 % t interval."""
+    d = paired_over_seeds(a, b)
+    low, high = d["interval"]
+    return f"{d['difference']:+.2f} ({d['std']:.2f}), 95 % [{low:+.2f}, {high:+.2f}]"
 
 
 def table(runs: Path, prefix: str) -> str:
@@ -78,13 +78,14 @@ def table(runs: Path, prefix: str) -> str:
         f"Paired bf16 − fp32 over {len(complete)} seeds, mean (sample std), 95 % t interval:"
     )
     lines.append("")
-    relative = [
-        100 * (b["val loss"] - f["val loss"]) / abs(f["val loss"]) for f, b in by_seed.values()
-    ]
-    lines.append(f"- val loss: {interval(relative)} % of fp32's (negative: bf16 lower)")
+    pairs = list(by_seed.values())
+    relative = [100 * b["val loss"] / abs(f["val loss"]) for f, b in pairs]
+    reference = [100 * f["val loss"] / abs(f["val loss"]) for f, _ in pairs]
+    lines.append(f"- val loss: {interval(relative, reference)} % of fp32's (negative: bf16 lower)")
     for c in COLUMNS[1:]:
-        differences = [bf16[c] - fp32[c] for fp32, bf16 in by_seed.values()]
-        lines.append(f"- MAP {c}: {interval(differences)} points")
+        lines.append(
+            f"- MAP {c}: {interval([b[c] for _, b in pairs], [f[c] for f, _ in pairs])} points"
+        )
     return "\n".join(lines)
 
 

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from repvae.evaluate.paired import paired_test
+from repvae.evaluate.paired import paired_over_seeds, paired_test
 
 
 def _predictions(both: int, only_a: int, only_b: int, neither: int):
@@ -67,3 +67,27 @@ def test_direction_is_a_minus_b():
 def test_mismatched_or_empty_inputs_are_refused(a, b, y):
     with pytest.raises(ValueError, match="one prediction"):
         paired_test(np.array(a), np.array(b), np.array(y))
+
+
+def test_seed_pairs_give_the_closed_form_t_interval_of_the_mean_difference():
+    a = [38.59, 38.16, 39.17, 36.48, 39.02, 38.88]
+    b = [38.23, 38.07, 38.43, 36.87, 39.02, 38.24]
+    result = paired_over_seeds(a, b)
+    d = np.subtract(a, b)
+    half = 2.570581835636314 * d.std(ddof=1) / np.sqrt(6)  # t(0.975, 5 degrees of freedom)
+    assert result["n"] == 6
+    assert result["difference"] == pytest.approx(d.mean())
+    assert result["std"] == pytest.approx(d.std(ddof=1))
+    assert result["interval"] == pytest.approx([d.mean() - half, d.mean() + half])
+
+
+def test_seed_pairs_that_differ_by_a_constant_have_a_point_interval():
+    result = paired_over_seeds([2.0, 3.0, 5.0], [1.5, 2.5, 4.5])
+    assert result["interval"] == pytest.approx([0.5, 0.5])
+    assert result["std"] == 0.0
+
+
+@pytest.mark.parametrize("a, b", [([1.0], [2.0]), ([1.0, 2.0], [1.0]), ([], [])])
+def test_fewer_than_two_seed_pairs_are_refused(a, b):
+    with pytest.raises(ValueError, match="two or more paired scores"):
+        paired_over_seeds(a, b)

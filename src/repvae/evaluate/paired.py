@@ -7,12 +7,16 @@ the discordant images, those one classifier gets right and the other wrong: unde
 accurate" each discordant image is a fair coin, so the exact test is a two-sided binomial test of
 the split (scipy's ``binomtest``). The interval is the Wald interval of a paired difference of
 proportions (Agresti, Categorical Data Analysis, section 10.1).
+
+Across seeds (one score per seed and setting), ``paired_over_seeds`` gives the paired t
+interval of the mean difference.
 """
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import binomtest, norm
+from scipy.stats import binomtest, norm, ttest_rel
 
 
 def paired_test(
@@ -50,4 +54,31 @@ def paired_test(
         "only_b_right": only_b,
         "both_wrong": int(np.sum(~right_a & ~right_b)),
         "mcnemar_exact_p": float(p_value),
+    }
+
+
+def paired_over_seeds(
+    scores_a: Sequence[float], scores_b: Sequence[float], *, confidence: float = 0.95
+) -> dict:
+    """The difference A − B of two settings scored once per seed, paired by seed: its mean,
+    sample standard deviation and the t interval of the mean (scipy's paired t test). Pairing
+    removes what a seed does to both (the same initialisation and data order); what is left
+    is the setting's effect and the run-to-run chaos, which only more seeds narrow."""
+    a, b = np.asarray(scores_a, dtype=float), np.asarray(scores_b, dtype=float)
+    if len(a) != len(b) or len(a) < 2:
+        raise ValueError(f"need two or more paired scores, got {len(a)} and {len(b)}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    differences = a - b
+    if np.all(differences == differences[0]):  # no spread: the t interval is a point
+        low = high = float(differences[0])
+    else:
+        interval = ttest_rel(a, b).confidence_interval(confidence)
+        low, high = float(interval.low), float(interval.high)
+    return {
+        "n": len(a),
+        "difference": float(differences.mean()),
+        "std": float(differences.std(ddof=1)),
+        "confidence": confidence,
+        "interval": [low, high],
     }
