@@ -271,7 +271,8 @@ def main() -> None:
     }
     baseline = images / shortest(trained[plain])
     _, plain_linear, plain_mlp = (list(column) for column in zip(*scores[plain], strict=True))
-    rows = []
+    rows: list[dict[str, object]] = []
+    per_seed: list[dict[str, object]] = []
     for label, runs in trained.items():
         seconds = shortest(runs)
         val, linear, mlp = (list(column) for column in zip(*scores[label], strict=True))
@@ -284,10 +285,24 @@ def main() -> None:
             "MAP MLP %": round(statistics.mean(mlp), 2),
             "MAP linear %": round(statistics.mean(linear), 2),
         }
-        if len(args.seeds) > 1 and label != plain:
-            row["MLP - plain [95 %]"] = paired_cell(mlp, plain_mlp)
-            row["linear - plain [95 %]"] = paired_cell(linear, plain_linear)
+        if len(args.seeds) > 1:  # every row has the columns; the plain loop's are empty
+            versus_plain = label != plain
+            row["MLP - plain [95 %]"] = paired_cell(mlp, plain_mlp) if versus_plain else ""
+            row["linear - plain [95 %]"] = paired_cell(linear, plain_linear) if versus_plain else ""
         rows.append(row)
+        per_seed.extend(
+            {
+                "loop": label,
+                "seed": seed,
+                "training s": round(run_seconds, 1),
+                "val -ELBO (nats)": round(v, 2),
+                "MAP MLP %": round(m, 2),
+                "MAP linear %": round(li, 2),
+            }
+            for (seed, (_, run_seconds)), (v, li, m) in zip(
+                runs.items(), scores[label], strict=True
+            )
+        )
     print(
         f"MNIST, conv VAE latent {LATENT}, batch {args.batch_size}, {args.epochs} epochs, "
         f"best of {args.repeats}, seeds {' '.join(map(str, args.seeds))} (accuracies: means), "
@@ -295,6 +310,9 @@ def main() -> None:
         f"bf16 {bf16:.0f} GFLOP/s ({bf16 / fp32:.1f}x)"
     )
     print(markdown_table(rows, list(rows[0])))
+    if len(args.seeds) > 1:
+        print("\nPer seed:\n")
+        print(markdown_table(per_seed, list(per_seed[0])))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The levers of a training step, re-measured with bf16 in place (issue 26): channels-last,
-``torch.compile`` (inductor on CPU) and the batch size, each against the plain fp32 step, in one
-run, on the MNIST conv VAE at latent 16 (the networks of ``benchmarks/peers.py``).
+``torch.compile`` (inductor on CPU), the batch size and oneDNN's bf16 math on fp32 tensors
+(``torch.backends.mkldnn.{conv,matmul}.fp32_precision = "bf16"``: no casts, the kernels round
+inside), each against the plain fp32 step, in one run, on the MNIST conv VAE at latent 16 (the
+networks of ``benchmarks/peers.py``).
 
     python benchmarks/step_levers.py [--steps 40] [--repeats 3]
 
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -31,6 +35,7 @@ class Lever:
     channels_last: bool = False
     compiled: bool = False
     batch: int = 128
+    onednn_bf16_math: bool = False
 
 
 LEVERS = [
@@ -42,7 +47,26 @@ LEVERS = [
     Lever("bf16, channels-last, batch 256", bf16=True, channels_last=True, batch=256),
     Lever("fp32, torch.compile", compiled=True),
     Lever("bf16, torch.compile", bf16=True, compiled=True),
+    Lever("fp32 tensors, oneDNN bf16 math", onednn_bf16_math=True),
+    Lever(
+        "fp32 tensors, oneDNN bf16 math, channels-last", onednn_bf16_math=True, channels_last=True
+    ),
 ]
+
+
+@contextmanager
+def onednn_fp32_math(precision: str) -> Iterator[None]:
+    """oneDNN's math for fp32 convolutions and matmuls ("bf16" or "none", the default), set
+    for one step only: the setting is global and the levers take turns."""
+    mkldnn = torch.backends.mkldnn
+    # attributes torch sets when it loads the backend; its type stubs do not declare them
+    conv, matmul = mkldnn.conv, mkldnn.matmul  # type: ignore[attr-defined]
+    saved = conv.fp32_precision, matmul.fp32_precision
+    conv.fp32_precision = matmul.fp32_precision = precision
+    try:
+        yield
+    finally:
+        conv.fp32_precision, matmul.fp32_precision = saved
 
 
 class Step:
@@ -69,11 +93,12 @@ class Step:
         return self.model.loss(x).loss
 
     def __call__(self) -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.lever.bf16):
-            loss = self.loss(self.x)
-        self.optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimiser.step()
+        with onednn_fp32_math("bf16" if self.lever.onednn_bf16_math else "none"):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.lever.bf16):
+                loss = self.loss(self.x)
+            self.optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimiser.step()
 
     def rate(self, steps: int) -> float:
         started = time.perf_counter()

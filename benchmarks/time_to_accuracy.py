@@ -9,8 +9,9 @@ plain PyTorch loop at its best on the same networks, epochs and batches, in one 
 Rows: ``repvae train`` as a user runs it (its defaults: ``precision: auto``, validation every
 epoch, the best epoch's weights kept); the plain loop in fp32 (in-memory tensors, fused Adam, no
 validation); the same plain loop under bf16 autocast (its best on this CPU). Adam 1e-3, batch
-128, seed 0 for all (``--seeds S ...``: each loop once per seed, accuracies averaged, time
-the shortest). Each trained model is probed the same way as ``benchmarks/peers.py`` does:
+128, seed 0 for all (``--seeds S ...``: each loop once per seed; the table gives the mean
+and the lowest seed's accuracy, the shortest and longest time, and says "yes" only if every seed
+reached the target within its own time). Each trained model is probed the same way as ``benchmarks/peers.py`` does:
 MAP codes, linear SVM and MLP, fit on the 54,000 training images, scored on the 10,000 test
 images. ``--repeats N``: each loop trains N times in turns, the shortest time kept (as
 ``peers.py``).
@@ -114,18 +115,24 @@ def main() -> None:
     images = len(data.train) * args.epochs
     rows = []
     for label, runs in trained.items():
-        seconds = shortest(runs)
         accuracies = [probes(model, data) for model, _ in runs.values()]  # type: ignore[arg-type]
-        linear, mlp = (statistics.mean(column) for column in zip(*accuracies, strict=True))
+        linear, mlp = (list(column) for column in zip(*accuracies, strict=True))
+        slowest = max(seconds for _, seconds in runs.values())
         rows.append(
             {
                 "loop": label,
-                "training s": round(seconds, 1),
-                "images/s": round(images / seconds),
-                "MAP MLP %": round(100 * mlp, 2),
-                "MAP linear %": round(100 * linear, 2),
+                "training s (shortest)": round(shortest(runs), 1),
+                "images/s": round(images / shortest(runs)),
+                "training s (longest)": round(slowest, 1),
+                "MAP MLP %": round(100 * statistics.mean(mlp), 2),
+                "lowest seed's MLP %": round(100 * min(mlp), 2),
+                "MAP linear %": round(100 * statistics.mean(linear), 2),
+                # the verdict holds for every seed: its own accuracy within its own time
                 f"MLP >= {100 * TARGET:.0f} % within 60 s": "yes"
-                if mlp >= TARGET and seconds <= 60
+                if all(
+                    m >= TARGET and seconds <= 60
+                    for m, (_, seconds) in zip(mlp, runs.values(), strict=True)
+                )
                 else "no",
             }
         )
