@@ -10,9 +10,9 @@ Rows: ``repvae train`` as a user runs it (its defaults: ``precision: auto``, val
 epoch, the best epoch's weights kept); the plain loop in fp32 (in-memory tensors, fused Adam, no
 validation); the same plain loop under bf16 autocast (its best on this CPU). Adam 1e-3, batch
 128, seed 0 for all (``--seeds S ...``: each loop once per seed; the table gives the mean
-and the lowest seed's accuracy, the shortest and longest time, and says "yes" only if every seed
-reached the target within its own time). Each trained model is probed the same way as ``benchmarks/peers.py`` does:
-MAP codes, linear SVM and MLP, fit on the 54,000 training images, scored on the 10,000 test
+and the lowest seed's accuracy, the shortest and longest time, and says "yes" only if every
+seed reached the target within its own time). Each trained model is probed the same way as
+``benchmarks/peers.py`` does: MAP codes, linear SVM and MLP, fit on the 54,000 training images, scored on the 10,000 test
 images. ``--repeats N``: each loop trains N times in turns, the shortest time kept (as
 ``peers.py``).
 """
