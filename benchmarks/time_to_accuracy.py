@@ -12,9 +12,9 @@ validation); the same plain loop under bf16 autocast (its best on this CPU). Ada
 128, seed 0 for all (``--seeds S ...``: each loop once per seed; the table gives the mean
 and the lowest seed's accuracy, the shortest and longest time, and says "yes" only if every
 seed reached the target within its own time). Each trained model is probed the same way as
-``benchmarks/peers.py`` does: MAP codes, linear SVM and MLP, fit on the 54,000 training images, scored on the 10,000 test
-images. ``--repeats N``: each loop trains N times in turns, the shortest time kept (as
-``peers.py``).
+``benchmarks/peers.py`` does: MAP codes, linear SVM and MLP, fit on the 54,000 training
+images, scored on the 10,000 test images. ``--repeats N``: each loop trains N times in turns,
+the shortest time kept (as ``peers.py``).
 """
 
 from __future__ import annotations
