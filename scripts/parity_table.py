@@ -79,9 +79,10 @@ def table(runs: Path, prefix: str) -> str:
     )
     lines.append("")
     pairs = list(by_seed.values())
-    relative = [100 * b["val loss"] / abs(f["val loss"]) for f, b in pairs]
-    reference = [100 * f["val loss"] / abs(f["val loss"]) for f, _ in pairs]
-    lines.append(f"- val loss: {interval(relative, reference)} % of fp32's (negative: bf16 lower)")
+    # each pair's relative difference, against zero
+    relative = [100 * (b["val loss"] - f["val loss"]) / abs(f["val loss"]) for f, b in pairs]
+    zero = [0.0] * len(relative)
+    lines.append(f"- val loss: {interval(relative, zero)} % of fp32's (negative: bf16 lower)")
     for c in COLUMNS[1:]:
         lines.append(
             f"- MAP {c}: {interval([b[c] for _, b in pairs], [f[c] for f, _ in pairs])} points"
