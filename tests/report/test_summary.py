@@ -2,7 +2,9 @@
 
 import re
 
+import numpy as np
 import pytest
+from scipy import stats
 
 from repvae.report.summary import PM, nested_table, summary_sections, summary_table
 from repvae.studies.published import Published
@@ -218,6 +220,35 @@ def test_each_nested_model_is_compared_with_its_own_family_at_every_size_and_cos
         "ratio": "0.50",
     }
     assert (by_model["M-Info"]["m=8"], by_model["M-Info"]["ratio"]) == ("-5.00", "0.50")
+
+
+def test_a_nested_model_is_compared_seed_by_seed_with_a_paired_interval_when_seeds_allow():
+    nested = {0: 0.80, 1: 0.83, 2: 0.81}
+    separate = {0: 0.79, 1: 0.81, 2: 0.80, 3: 0.95}  # seed 3 has no nested run: not compared
+    rows = [
+        _probe("VAE", "map", 8, a, run=f"v{s}", seed=s, train_seconds=30.0)
+        for s, a in separate.items()
+    ]
+    rows += [
+        _probe(
+            "M-VAE", "map", 8, a, run=f"m{s}", seed=s, train_seconds=20.0, dims=8, replaces="VAE"
+        )
+        for s, a in nested.items()
+    ]
+    table, _ = nested_table(rows)
+    differences = [nested[s] - separate[s] for s in nested]  # 1, 2, 1 points
+    half_width = stats.t.ppf(0.975, 2) * np.std(differences, ddof=1) / np.sqrt(3)
+    mean = np.mean(differences)
+    expected = (
+        f"{100 * mean:+.2f} [{100 * (mean - half_width):+.2f}, {100 * (mean + half_width):+.2f}]"
+    )
+    assert table[0]["m=8"] == expected == "+1.33 [-0.10, +2.77]"
+    # one seed in common: the difference of the means, as before
+    one_seed = [r for r in rows if r["seed"] == 0 or r["method"] == "VAE"]
+    assert (
+        nested_table(one_seed)[0][0]["m=8"]
+        == f"{100 * (0.80 - np.mean(list(separate.values()))):+.2f}"
+    )
 
 
 def test_a_published_accuracy_under_another_protocol_stands_beside_ours_and_the_line_says_so():

@@ -212,9 +212,10 @@ def study_report(
             (
                 "Nested models against the separately trained ones they replace",
                 "*Probe accuracy of each prefix m minus that of the separately trained model of "
-                "size m (points, means over seeds); training seconds of the nested model against "
-                "the sum of the separate models' over the sizes trained, and their ratio.*\n\n"
-                + markdown_table(nested, columns),
+                "size m (points; with two or more seeds in common, the mean of the per-seed "
+                "differences and its 95 % paired t interval); training seconds of the nested "
+                "model against the sum of the separate models' over the sizes trained, and their "
+                "ratio.*\n\n" + markdown_table(nested, columns),
             )
         )
     figures = study_figures(study, rows, published, study_dir)

@@ -5,7 +5,8 @@ line per probe or metric (and latent size), a column per method, each cell our m
 beside the published value and the difference, and each line citing its published values and
 stating how their protocol differs from ours. Published methods we do not train get a line of
 their own under the quantity they stand beside. Then the nested models against the separately
-trained ones they replace: accuracy at each size, and training time.
+trained ones they replace: accuracy at each size (paired by seed where the seeds allow), and
+training time.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from repvae.evaluate.paired import paired_over_seeds
 from repvae.report.tables import markdown_table
 from repvae.studies.published import ANY_DATASET, Published
 
@@ -298,16 +300,31 @@ def _train_seconds(runs: dict[str, tuple[int, float]]) -> float:
     return float(sum(np.mean(v) for v in by_size.values()))
 
 
+def nested_difference(nested: dict[int, float], separate: dict[int, float]) -> str:
+    """Nested − separate accuracy in points, from ``seed -> accuracy`` of each. With two or more
+    seeds in common, the mean of the per-seed differences and its 95 % paired t interval: a seed
+    shares its data order and split between the two models, and pairing takes that out of the
+    comparison. Otherwise the difference of the means."""
+    shared = sorted(nested.keys() & separate.keys())
+    if len(shared) < 2:
+        return f"{100 * (np.mean(list(nested.values())) - np.mean(list(separate.values()))):+.2f}"
+    paired = paired_over_seeds([nested[s] for s in shared], [separate[s] for s in shared])
+    low, high = (100 * v for v in paired["interval"])
+    return f"{100 * paired['difference']:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
 def nested_table(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
     """Each nested model against the separately trained models it replaces, from probe rows:
-    accuracy points (nested − separate, means over seeds) at every size both have, and training
-    time (the nested model's against the sum over sizes of the separate models')."""
-    accuracy: dict[tuple[str, str, str, int], list[float]] = defaultdict(list)
+    accuracy points (nested − separate; paired by seed where both have two or more seeds, see
+    ``nested_difference``) at every size both have, and training time (the nested model's
+    against the sum over sizes of the separate models')."""
+    accuracy: dict[tuple[str, str, str, int], dict[int, float]] = defaultdict(dict)
     runs: dict[tuple[str, str], dict[str, tuple[int, float]]] = defaultdict(dict)
     nested: dict[tuple[str, str], str] = {}
     for r in rows:
         name = f"{r['kind']}, {_label(quantity(r), r['kind'])}"
-        accuracy[(r["dataset"], r["method"], name, int(r["latent"]))].append(r["accuracy"])
+        key = (r["dataset"], r["method"], name, int(r["latent"]))
+        accuracy[key][int(r["seed"])] = float(r["accuracy"])
         size = 0 if r.get("dims") not in (None, "") else int(r["latent"])
         runs[(r["dataset"], r["method"])][r["run"]] = (size, float(r["train_seconds"]))
         if r.get("replaces"):
@@ -325,7 +342,7 @@ def nested_table(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list
                 a = accuracy.get((dataset, method, name, size))
                 b = accuracy.get((dataset, replaces, name, size))
                 if a and b:
-                    line[f"m={size}"] = f"{100 * (np.mean(a) - np.mean(b)):+.2f}"
+                    line[f"m={size}"] = nested_difference(a, b)
             if i == 0:  # the cost is the model's, not the probe's: once
                 line["train s"] = f"{mine:.1f}"
                 if theirs:
