@@ -37,10 +37,9 @@ from torch import nn
 from repvae.config import from_dict
 from repvae.data import ImageData
 from repvae.data.batches import TensorBatches
-from repvae.evaluate.paired import paired_over_seeds
 from repvae.evaluate.probes import linear_probe, mlp_probe
 from repvae.models import VAE
-from repvae.report.tables import markdown_table
+from repvae.report.tables import markdown_table, paired_text
 from repvae.represent import encode
 from repvae.training import make_adam, quiet_lightning, resolve_precision, train
 
@@ -221,9 +220,7 @@ def paired_cell(scores: list[float], plain: list[float]) -> str:
     """A loop's probe accuracy minus the plain loop's, paired by seed, with its 95 % interval."""
     if len(scores) < 2:
         return ""
-    d = paired_over_seeds(scores, plain)
-    low, high = d["interval"]
-    return f"{d['difference']:+.2f} [{low:+.2f}, {high:+.2f}]"
+    return paired_text(scores, plain)
 
 
 def main() -> None:

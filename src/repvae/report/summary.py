@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from repvae.evaluate.paired import paired_over_seeds
-from repvae.report.tables import markdown_table
+from repvae.report.tables import markdown_table, paired_text
 from repvae.studies.published import ANY_DATASET, Published
 
 OTHER = ""  # the section of the measurements that are not probes of one representation kind
@@ -308,9 +307,7 @@ def nested_difference(nested: dict[int, float], separate: dict[int, float]) -> s
     shared = sorted(nested.keys() & separate.keys())
     if len(shared) < 2:
         return f"{100 * (np.mean(list(nested.values())) - np.mean(list(separate.values()))):+.2f}"
-    paired = paired_over_seeds([nested[s] for s in shared], [separate[s] for s in shared])
-    low, high = (100 * v for v in paired["interval"])
-    return f"{100 * paired['difference']:+.2f} [{low:+.2f}, {high:+.2f}]"
+    return paired_text([nested[s] for s in shared], [separate[s] for s in shared], scale=100)
 
 
 def nested_table(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:

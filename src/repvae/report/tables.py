@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from repvae.evaluate.paired import paired_over_seeds
+
 
 def _cell(value: Any) -> str:
     if isinstance(value, float):
@@ -35,3 +37,11 @@ def accuracy_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             acc += f" ± {100 * r['std']:.2f}"
         rows.append({**r, "accuracy %": acc, "dims": r.get("dims") or "all"})
     return rows
+
+
+def paired_text(a: Sequence[float], b: Sequence[float], scale: float = 1.0) -> str:
+    """A − B paired by seed as a cell: the mean difference and its 95 % t interval, each times
+    ``scale`` (100 for accuracies kept as fractions), e.g. ``+1.33 [-0.10, +2.77]``."""
+    paired = paired_over_seeds(a, b)
+    low, high = (scale * v for v in paired["interval"])
+    return f"{scale * paired['difference']:+.2f} [{low:+.2f}, {high:+.2f}]"
