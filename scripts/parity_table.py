@@ -1,26 +1,29 @@
-"""The bf16-against-fp32 parity table of results/precision-parity, from the run folders' own
-files (``summary.json``, ``probes.json``).
+"""The paired table of results/precision-parity, from the run folders' own files
+(``summary.json``, ``probes.json``).
 
     python scripts/parity_table.py RUNS_FOLDER [PREFIX] > table.md
+    python scripts/parity_table.py --a STEM --b STEM [--labels A B] > table.md
 
-Pairs ``PREFIX-32-true[-seedS]`` with ``PREFIX-auto[-seedS]`` (seed 0 has no suffix), one row
-per seed with both runs' best validation loss and MAP probe accuracies (split protocol), then
-each column's mean and sample standard deviation, and the paired bf16 − fp32 differences with
-a 95 % t interval: the seed-to-seed spread is as large as the difference being bounded, so the
-interval, not the mean alone, says what the seeds can tell.
+A run stem is a run folder's path without its seed suffix: ``STEM`` is seed 0,
+``STEM-seedS`` seed S. The first form compares ``RUNS_FOLDER/PREFIX-32-true`` (fp32) with
+``RUNS_FOLDER/PREFIX-auto`` (bf16); the second any two stems, such as a control that shares
+the baseline's arithmetic. One row per seed both have, with each run's best validation loss and
+MAP probe accuracies (split protocol), then each column's mean and sample standard deviation,
+and the paired B − A differences with a 95 % t interval: the seed-to-seed spread is as large
+as the difference being bounded, so the interval, not the mean alone, says what the seeds can
+tell.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import statistics
-import sys
 from pathlib import Path
 
 from repvae.evaluate.paired import paired_over_seeds
 
-PRECISIONS = ("32-true", "auto")
 COLUMNS = ("val loss", "linear", "mlp")
 
 
@@ -34,14 +37,11 @@ def scores(run: Path) -> dict[str, float]:
     return {"val loss": summary["best_val_loss"], "linear": probes["linear"], "mlp": probes["mlp"]}
 
 
-def seeds(runs: Path, prefix: str) -> list[int]:
-    pattern = re.compile(rf"{re.escape(prefix)}-32-true(?:-seed(\d+))?$")
-    found = (pattern.match(p.name) for p in runs.iterdir())
-    return sorted(int(m.group(1) or 0) for m in found if m)
-
-
-def folder(runs: Path, prefix: str, precision: str, seed: int) -> Path:
-    return runs / f"{prefix}-{precision}{'' if seed == 0 else f'-seed{seed}'}"
+def probed_runs(stem: Path) -> dict[int, Path]:
+    """``seed -> run folder`` of the probed runs of ``stem``."""
+    pattern = re.compile(rf"{re.escape(stem.name)}(?:-seed(\d+))?$")
+    found = ((pattern.match(p.name), p) for p in stem.parent.iterdir())
+    return {int(m.group(1) or 0): p for m, p in found if m and (p / "probes.json").exists()}
 
 
 def mean_std(values: list[float]) -> str:
@@ -55,19 +55,17 @@ def interval(a: list[float], b: list[float]) -> str:
     return f"{d['difference']:+.2f} ({d['std']:.2f}), 95 % [{low:+.2f}, {high:+.2f}]"
 
 
-def table(runs: Path, prefix: str) -> str:
-    complete = [
-        s
-        for s in seeds(runs, prefix)
-        if all((folder(runs, prefix, p, s) / "probes.json").exists() for p in PRECISIONS)
-    ]
-    if len(complete) < 2:
-        raise SystemExit(f"{runs}: fewer than two seeds with both precisions probed")
-    by_seed = {s: [scores(folder(runs, prefix, p, s)) for p in PRECISIONS] for s in complete}
-    header = "| seed | " + " | ".join(f"fp32 {c} | bf16 {c}" for c in COLUMNS) + " |"
+def table(a: Path, b: Path, labels: tuple[str, str] = ("fp32", "bf16")) -> str:
+    runs_a, runs_b = probed_runs(a), probed_runs(b)
+    both = sorted(runs_a.keys() & runs_b.keys())
+    if len(both) < 2:
+        raise SystemExit(f"{a} and {b}: fewer than two seeds with both runs probed")
+    by_seed = {s: (scores(runs_a[s]), scores(runs_b[s])) for s in both}
+    first, second = labels
+    header = "| seed | " + " | ".join(f"{first} {c} | {second} {c}" for c in COLUMNS) + " |"
     lines = [header, "|" + "---|" * (1 + 2 * len(COLUMNS))]
-    for s, (fp32, bf16) in by_seed.items():
-        cells = " | ".join(f"{fp32[c]:.2f} | {bf16[c]:.2f}" for c in COLUMNS)
+    for s, (x, y) in by_seed.items():
+        cells = " | ".join(f"{x[c]:.2f} | {y[c]:.2f}" for c in COLUMNS)
         lines.append(f"| {s} | {cells} |")
     means = " | ".join(
         f"{mean_std([v[i][c] for v in by_seed.values()])}" for c in COLUMNS for i in (0, 1)
@@ -75,20 +73,39 @@ def table(runs: Path, prefix: str) -> str:
     lines.append(f"| mean (sample std) | {means} |")
     lines.append("")
     lines.append(
-        f"Paired bf16 − fp32 over {len(complete)} seeds, mean (sample std), 95 % t interval:"
+        f"Paired {second} − {first} over {len(both)} seeds, mean (sample std), 95 % t interval:"
     )
     lines.append("")
     pairs = list(by_seed.values())
     # each pair's relative difference, against zero
-    relative = [100 * (b["val loss"] - f["val loss"]) / abs(f["val loss"]) for f, b in pairs]
+    relative = [100 * (y["val loss"] - x["val loss"]) / abs(x["val loss"]) for x, y in pairs]
     zero = [0.0] * len(relative)
-    lines.append(f"- val loss: {interval(relative, zero)} % of fp32's (negative: bf16 lower)")
+    lines.append(
+        f"- val loss: {interval(relative, zero)} % of {first}'s (negative: {second} lower)"
+    )
     for c in COLUMNS[1:]:
         lines.append(
-            f"- MAP {c}: {interval([b[c] for _, b in pairs], [f[c] for f, _ in pairs])} points"
+            f"- MAP {c}: {interval([y[c] for _, y in pairs], [x[c] for x, _ in pairs])} points"
         )
     return "\n".join(lines)
 
 
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="?", type=Path, help="folder of PREFIX-32-true/-auto runs")
+    parser.add_argument("prefix", nargs="?", default="cifar")
+    parser.add_argument("--a", type=Path, help="the baseline's run stem")
+    parser.add_argument("--b", type=Path, help="the compared run stem")
+    parser.add_argument("--labels", nargs=2, default=("fp32", "bf16"), metavar=("A", "B"))
+    args = parser.parse_args()
+    if (args.runs is None) == (args.a is None or args.b is None):
+        parser.error("give either RUNS_FOLDER [PREFIX] or both --a and --b")
+    if args.runs is not None:
+        a, b = (args.runs / f"{args.prefix}-{p}" for p in ("32-true", "auto"))
+    else:
+        a, b = args.a, args.b
+    print(table(a, b, tuple(args.labels)))
+
+
 if __name__ == "__main__":
-    print(table(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "cifar"))
+    main()
