@@ -85,7 +85,7 @@ def table(
     relative = [100 * (y["val loss"] - x["val loss"]) / abs(x["val loss"]) for x, y in pairs]
     zero = [0.0] * len(relative)
     lines.append(
-        f"- val loss: {interval(relative, zero)} % of {first}'s (negative: {second} lower)"
+        f"- val loss: {interval(relative, zero)} % of the {first} run's (negative: {second} lower)"
     )
     for c in COLUMNS[1:]:
         lines.append(
