@@ -205,10 +205,10 @@ class TrainConfig:
     """How a run trains. The speed defaults are measured choices (the figures are in
     results/speed-peers and results/precision-parity): ``precision: auto`` is bf16 mixed
     precision where the CPU or GPU has native bf16, fp32 elsewhere, because bf16 trains faster
-    at the same validation loss; its probes were level after short runs but lower after longer
-    ones on CIFAR-10, so choose ``32-true`` where those points matter. Batch 128 with a constant
-    learning rate, because batch 256, a warm-up + cosine schedule and ``torch.compile`` did not
-    pay for themselves on runs of a few minutes."""
+    at the same validation loss and probe accuracy (over many seeds: one pair of runs differs
+    as much by the CPU thread count alone). Batch 128 with a constant learning rate, because
+    batch 256, a warm-up + cosine schedule and ``torch.compile`` did not pay for themselves on
+    runs of a few minutes."""
 
     epochs: int = 10
     batch_size: int = 128
