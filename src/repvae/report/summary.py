@@ -301,9 +301,9 @@ def _train_seconds(runs: dict[str, tuple[int, float]]) -> float:
 
 def nested_difference(nested: dict[int, float], separate: dict[int, float]) -> str:
     """Nested − separate accuracy in points, from ``seed -> accuracy`` of each. With two or more
-    seeds in common, the mean of the per-seed differences and its 95 % paired t interval: a seed
-    shares its data order and split between the two models, and pairing takes that out of the
-    comparison. Otherwise the difference of the means."""
+    seeds in common, the mean of the per-seed differences and its 95 % paired t interval, which
+    says how far the seeds agree (pairing removes what a seed fixes for both, such as the data
+    order, though little of it survives long training). Otherwise the difference of the means."""
     shared = sorted(nested.keys() & separate.keys())
     if len(shared) < 2:
         return f"{100 * (np.mean(list(nested.values())) - np.mean(list(separate.values()))):+.2f}"
