@@ -9,7 +9,9 @@ A run stem is a run folder's path without its seed suffix: ``STEM`` is seed 0,
 ``RUNS_FOLDER/PREFIX-auto`` (bf16); the second any two stems, such as a control that shares
 the baseline's arithmetic. One row per seed both have (of ``--seeds``, where given), with each
 run's best validation loss and MAP probe accuracies (split protocol), then each column's mean
-and sample standard deviation, and the paired B − A differences with a 95 % t interval.
+and sample standard deviation, and the paired B − A differences with a 95 % t interval and
+the equivalence test the parity target asks for (TOST at 5 %: shown when the 90 % t interval
+lies inside the target's margin: 0.5 % of the validation loss, 0.3 points of a probe).
 After 15 epochs a seed's two runs share little but their start: changing only the CPU thread
 count (the order of floating-point sums) moved fp32's CIFAR-10 probes by half a point, so the
 interval, not the mean or the signs of a few pairs, says what the seeds can tell.
@@ -23,9 +25,10 @@ import re
 import statistics
 from pathlib import Path
 
-from repvae.evaluate.paired import paired_over_seeds
+from repvae.evaluate.paired import equivalence_over_seeds, paired_over_seeds
 
 COLUMNS = ("val loss", "linear", "mlp")
+MARGINS = {"val loss": 0.5, "linear": 0.3, "mlp": 0.3}  # issue 26's parity targets
 
 
 def scores(run: Path) -> dict[str, float]:
@@ -49,11 +52,16 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ({statistics.stdev(values):.2f})"
 
 
-def interval(a: list[float], b: list[float]) -> str:
-    """A − B paired by seed: mean, sample std and the 95 % t interval."""
-    d = paired_over_seeds(a, b)
-    low, high = d["interval"]
-    return f"{d['difference']:+.2f} ({d['std']:.2f}), 95 % [{low:+.2f}, {high:+.2f}]"
+def interval(a: list[float], b: list[float], margin: float) -> str:
+    """A − B paired by seed: mean, sample std, the 95 % t interval and the TOST verdict."""
+    tost = equivalence_over_seeds(a, b, margin)
+    (low, high), (tost_low, tost_high) = paired_over_seeds(a, b)["interval"], tost["interval"]
+    verdict = "shown" if tost["equivalent"] else "not shown"
+    return (
+        f"{tost['difference']:+.2f} ({tost['std']:.2f}), 95 % [{low:+.2f}, {high:+.2f}]; "
+        f"within ±{margin}: {verdict} (TOST p = {tost['p_value']:.3f}, "
+        f"90 % [{tost_low:+.2f}, {tost_high:+.2f}])"
+    )
 
 
 def table(
@@ -77,7 +85,8 @@ def table(
     lines.append(f"| mean (sample std) | {means} |")
     lines.append("")
     lines.append(
-        f"Paired {second} − {first} over {len(both)} seeds, mean (sample std), 95 % t interval:"
+        f"Paired {second} − {first} over {len(both)} seeds: mean (sample std), 95 % t interval;"
+        " equivalence within the target's margin by two one-sided t tests at 5 %:"
     )
     lines.append("")
     pairs = list(by_seed.values())
@@ -85,11 +94,13 @@ def table(
     relative = [100 * (y["val loss"] - x["val loss"]) / abs(x["val loss"]) for x, y in pairs]
     zero = [0.0] * len(relative)
     lines.append(
-        f"- val loss: {interval(relative, zero)} % of the {first} run's (negative: {second} lower)"
+        f"- val loss, % of the {first} run's (negative: {second} lower): "
+        f"{interval(relative, zero, MARGINS['val loss'])}"
     )
     for c in COLUMNS[1:]:
         lines.append(
-            f"- MAP {c}: {interval([y[c] for _, y in pairs], [x[c] for x, _ in pairs])} points"
+            f"- MAP {c}, points: "
+            f"{interval([y[c] for _, y in pairs], [x[c] for x, _ in pairs], MARGINS[c])}"
         )
     return "\n".join(lines)
 

@@ -2,8 +2,10 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
-from repvae.evaluate.paired import paired_over_seeds, paired_test
+from repvae.evaluate.paired import equivalence_over_seeds, paired_over_seeds, paired_test
 
 
 def _predictions(both: int, only_a: int, only_b: int, neither: int):
@@ -91,3 +93,67 @@ def test_seed_pairs_that_differ_by_a_constant_have_a_point_interval():
 def test_fewer_than_two_seed_pairs_are_refused(a, b):
     with pytest.raises(ValueError, match="two or more paired scores"):
         paired_over_seeds(a, b)
+
+
+MLP_FP32 = [53.35, 53.52, 52.84, 52.98, 53.34, 52.17, 52.89, 54.23, 52.38, 53.21, 52.57]
+MLP_BF16 = [52.77, 53.70, 52.65, 51.81, 53.14, 53.03, 52.99, 54.13, 52.82, 52.94, 52.10]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "margin", "p_above", "p_below"),
+    [  # statsmodels 0.15.0 ttost_paired(a, b, -margin, margin), run once to pin these values
+        (MLP_BF16, MLP_FP32, 0.3, 0.15552727766233296, 0.012379374168652212),
+        (
+            [38.59, 38.16, 39.17, 36.48, 39.02, 38.88],
+            [38.23, 38.07, 38.43, 36.87, 39.02, 38.24],
+            0.5,
+            0.003972895095847310,
+            0.09695874737297383,
+        ),
+    ],
+)
+def test_equivalence_over_seeds_matches_statsmodels_two_one_sided_tests(
+    a, b, margin, p_above, p_below
+):
+    result = equivalence_over_seeds(a, b, margin)
+    assert result["p_above_lower_margin"] == pytest.approx(p_above, rel=1e-9)
+    assert result["p_below_upper_margin"] == pytest.approx(p_below, rel=1e-9)
+    assert result["p_value"] == pytest.approx(max(p_above, p_below), rel=1e-9)
+    assert result["equivalent"] is False and result["confidence"] == pytest.approx(0.9)
+
+
+def test_a_small_difference_over_many_seeds_is_shown_equivalent_and_over_few_is_not():
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0.0, 0.5, size=200)
+    a, b = 50.0 + noise, 50.05 + noise + rng.normal(0.0, 0.3, size=200)
+    assert equivalence_over_seeds(a, b, 0.3)["equivalent"]
+    assert not equivalence_over_seeds(a[:4], b[:4], 0.3)["equivalent"]
+
+
+@given(
+    st.lists(st.floats(-3, 3, allow_nan=False), min_size=3, max_size=30),
+    st.floats(0.05, 2.0),
+)
+def test_equivalence_holds_exactly_when_the_90_percent_interval_lies_inside_the_margins(
+    differences, margin
+):
+    differences = np.asarray(differences)
+    assume(np.ptp(differences) > 1e-6)  # no spread is a case of its own, tested below
+    result = equivalence_over_seeds(differences, np.zeros_like(differences), margin)
+    low, high = result["interval"]
+    inside = -margin < low and high < margin
+    if min(abs(low + margin), abs(high - margin)) > 1e-9:  # off the boundary's rounding
+        assert result["equivalent"] == inside
+
+
+def test_seed_pairs_that_differ_by_a_constant_are_equivalent_only_inside_the_margin():
+    assert equivalence_over_seeds([2.0, 3.0], [1.9, 2.9], 0.3)["equivalent"]
+    assert not equivalence_over_seeds([2.0, 3.0], [1.5, 2.5], 0.3)["equivalent"]
+
+
+@pytest.mark.parametrize(("margin", "alpha", "match"), [(0.0, 0.05, "margin"), (0.3, 0.5, "alpha")])
+def test_an_equivalence_test_without_a_positive_margin_or_with_alpha_of_a_half_is_refused(
+    margin, alpha, match
+):
+    with pytest.raises(ValueError, match=match):
+        equivalence_over_seeds([1.0, 2.0], [1.0, 2.5], margin, alpha=alpha)

@@ -9,14 +9,19 @@ the split (scipy's ``binomtest``). The interval is the Wald interval of a paired
 proportions (Agresti, Categorical Data Analysis, section 10.1).
 
 Across seeds (one score per seed and setting), ``paired_over_seeds`` gives the paired t
-interval of the mean difference.
+interval of the mean difference, and ``equivalence_over_seeds`` asks the question a parity claim
+asks ("B is within a margin of A"). A difference test cannot answer it: failing to find a
+difference is not evidence of its absence. The two one-sided tests (TOST, Schuirmann 1987) can:
+the means are equivalent at level alpha when both "difference <= -margin" and "difference >=
++margin" are rejected at alpha, which is the same as the 1 - 2 alpha t interval lying inside
+the margins (statsmodels' ``ttost_paired`` is the same test; statsmodels is not a dependency).
 """
 
 import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import binomtest, norm, ttest_rel
+from scipy.stats import binomtest, norm, ttest_1samp, ttest_rel
 
 
 def paired_test(
@@ -81,4 +86,34 @@ def paired_over_seeds(
         "std": float(differences.std(ddof=1)),
         "confidence": confidence,
         "interval": [low, high],
+    }
+
+
+def equivalence_over_seeds(
+    scores_a: Sequence[float], scores_b: Sequence[float], margin: float, *, alpha: float = 0.05
+) -> dict:
+    """Whether A − B, paired by seed, lies within ``±margin`` (TOST at level ``alpha``): the
+    mean difference, its 1 − 2·alpha t interval, each one-sided test's p-value and the verdict.
+    Fewer seeds widen the interval, so a small study says "not shown", never "equivalent"."""
+    if margin <= 0:
+        raise ValueError(f"the equivalence margin must be positive, got {margin}")
+    if not 0.0 < alpha < 0.5:
+        raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
+    paired = paired_over_seeds(scores_a, scores_b, confidence=1 - 2 * alpha)
+    differences = np.subtract(scores_a, scores_b, dtype=float)
+    if paired["std"] == 0.0:  # no spread: each one-sided test is certain
+        p_above = 0.0 if differences[0] > -margin else 1.0
+        p_below = 0.0 if differences[0] < margin else 1.0
+    else:
+        p_above = float(ttest_1samp(differences, -margin, alternative="greater").pvalue)
+        p_below = float(ttest_1samp(differences, margin, alternative="less").pvalue)
+    p_value = max(p_above, p_below)
+    return {
+        **paired,
+        "margin": margin,
+        "alpha": alpha,
+        "p_above_lower_margin": p_above,
+        "p_below_upper_margin": p_below,
+        "p_value": p_value,
+        "equivalent": p_value < alpha,
     }
